@@ -1,0 +1,1 @@
+"""One Alembic environment per service (DESIGN §2), each versioned in its own schema."""

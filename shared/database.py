@@ -1,0 +1,42 @@
+"""Database plumbing both services use the same way (each on its own schema)."""
+
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def schema_metadata(schema: str) -> MetaData:
+    """MetaData of one service: its schema and a constraint naming convention (stable migrations)."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def asyncpg_url(url: str) -> str:
+    """`postgres://…`, `postgresql://…` or `postgresql+asyncpg://…` → `postgresql+asyncpg://…`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    if scheme in {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}:
+        return f"postgresql+asyncpg://{rest}"
+    raise ValueError(f"unsupported database scheme {scheme!r}: PostgreSQL only")
+
+
+def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        asyncpg_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,148 @@
+"""Domain events published by the catalog on one Redis stream and consumed by the recommender.
+
+A stream entry is a flat map of strings: `event_id`, `type`, `occurred_at`, `schema_version`
+and `payload` (JSON). `Event.to_fields` / `Event.from_fields` are the only (de)serialisers, so
+both sides agree byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau, Role
+
+DEFAULT_STREAM = "catalog.events"
+CONSUMER_GROUP = "recommender"
+SCHEMA_VERSION = 1
+
+
+class EventType(StrEnum):
+    USER_UPSERTED = "user.upserted"
+    USER_DELETED = "user.deleted"
+    EPREUVE_UPSERTED = "epreuve.upserted"
+    EPREUVE_DELETED = "epreuve.deleted"
+    INTERACTION_CREATED = "interaction.created"
+    EVALUATION_UPSERTED = "evaluation.upserted"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class UserUpserted(_Payload):
+    id: int
+    niveau: Niveau | None = None
+    filiere: Filiere | None = None
+    role: Role = Role.STUDENT
+    is_active: bool = True
+
+
+class UserDeleted(_Payload):
+    id: int
+
+
+class EpreuveUpserted(_Payload):
+    id: int
+    title: str
+    matiere: str
+    filiere: Filiere
+    niveau: Niveau
+    type: EpreuveType
+    annee: int
+    is_active: bool = True
+
+
+class EpreuveDeleted(_Payload):
+    id: int
+
+
+class InteractionCreated(_Payload):
+    id: int
+    user_id: int
+    epreuve_id: int
+    kind: InteractionKind
+    created_at: datetime
+    # Relevance (1-5) for RATE interactions, when the client sent one.
+    relevance: int | None = None
+
+
+class EvaluationUpserted(_Payload):
+    user_id: int
+    epreuve_id: int
+    difficulty: int = Field(ge=1, le=5)
+    relevance: int = Field(ge=1, le=5)
+    updated_at: datetime
+
+
+PAYLOADS: dict[EventType, type[_Payload]] = {
+    EventType.USER_UPSERTED: UserUpserted,
+    EventType.USER_DELETED: UserDeleted,
+    EventType.EPREUVE_UPSERTED: EpreuveUpserted,
+    EventType.EPREUVE_DELETED: EpreuveDeleted,
+    EventType.INTERACTION_CREATED: InteractionCreated,
+    EventType.EVALUATION_UPSERTED: EvaluationUpserted,
+}
+
+
+class InvalidEvent(ValueError):
+    """A stream entry that does not follow this contract (to be dead-lettered, not retried)."""
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: EventType
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    schema_version: int = SCHEMA_VERSION
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, payload: _Payload, *, occurred_at: datetime | None = None) -> Event:
+        """Builds the event for a typed payload (its type follows from the payload's class)."""
+        event_type = next(t for t, model in PAYLOADS.items() if isinstance(payload, model))
+        extra = {"occurred_at": occurred_at} if occurred_at else {}
+        return cls(type=event_type, payload=payload.model_dump(mode="json"), **extra)
+
+    def parsed(self) -> _Payload:
+        """The payload validated against its type's model."""
+        try:
+            return PAYLOADS[self.type].model_validate(self.payload)
+        except ValidationError as exc:
+            raise InvalidEvent(f"{self.type} payload: {exc}") from exc
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "event_id": str(self.event_id),
+            "type": self.type.value,
+            "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
+            "schema_version": str(self.schema_version),
+            "payload": json.dumps(self.payload, separators=(",", ":"), sort_keys=True),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str] | dict[bytes, bytes]) -> Event:
+        decoded = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
+        try:
+            payload = json.loads(decoded["payload"])
+            event = cls(
+                event_id=decoded["event_id"],
+                type=decoded["type"],
+                occurred_at=decoded["occurred_at"],
+                schema_version=int(decoded.get("schema_version", SCHEMA_VERSION)),
+                payload=payload,
+            )
+        except (KeyError, ValueError, TypeError, ValidationError) as exc:
+            raise InvalidEvent(f"malformed stream entry: {exc}") from exc
+        if event.occurred_at.tzinfo is None:
+            raise InvalidEvent("occurred_at must carry a time zone")
+        return event

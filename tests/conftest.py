@@ -1,0 +1,87 @@
+"""Session-wide test infrastructure: a fresh, migrated database and a clean Redis per test.
+
+`make test` (shared.devstack) starts throw-away PostgreSQL and Redis servers, or uses the ones
+DATABASE_URL / REDIS_URL name. This suite never touches the database those name: it creates its
+own database on the same server, migrates both services' schemas once, and empties every table
+before each test that asks for `database_url`, so assertions can be exact.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from migrations.runner import upgrade
+from shared.database import asyncpg_url
+
+SCHEMAS = ("catalog", "recommender")
+
+
+def _server_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        pytest.exit("DATABASE_URL is not set: run the suite with `make test`", returncode=2)
+    return url
+
+
+def _with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    base, _, query = url.partition("?")
+    head, _, _old = base.rpartition("/")
+    return f"{head}/{database}" + (f"?{query}" if query else "")
+
+
+def _plain(url: str) -> str:
+    return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+async def migrated_database_url() -> AsyncIterator[str]:
+    """A database of our own on the test server, migrated to head for both services."""
+    server = _server_url()
+    name = f"epreuves_test_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_plain(server))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server, name)
+    try:
+        for schema in SCHEMAS:
+            upgrade(schema, url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(migrated_database_url: str) -> str:
+    """The migrated test database, emptied of every row (identities restarted)."""
+    conn = await asyncpg.connect(_plain(migrated_database_url))
+    try:
+        tables = await conn.fetch(
+            "SELECT schemaname, tablename FROM pg_tables "
+            "WHERE schemaname = ANY($1::text[]) AND tablename <> 'alembic_version'",
+            list(SCHEMAS),
+        )
+        if tables:
+            names = ", ".join(f'"{t["schemaname"]}"."{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+    return migrated_database_url
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis, flushed before each test that asks for it."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.exit("REDIS_URL is not set: run the suite with `make test`", returncode=2)
+    client = aioredis.from_url(url)
+    await client.flushall()
+    await client.aclose()
+    yield url
