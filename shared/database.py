@@ -18,7 +18,7 @@ NAMING_CONVENTION = {
 
 
 def schema_metadata(schema: str) -> MetaData:
-    """MetaData of one service: its schema and a constraint naming convention (stable migrations)."""
+    """One service's MetaData: its schema, and constraint names stable across migrations."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 

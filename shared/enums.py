@@ -1,4 +1,4 @@
-"""Enumerations sent over the wire as their codes ("L2", "MATH", "PARTIEL", "DOWNLOAD", "student")."""
+"""Enumerations, sent over the wire as their codes ("L2", "MATH", "PARTIEL", "student")."""
 
 from enum import StrEnum
 
