@@ -31,11 +31,11 @@ class EventType(StrEnum):
     EVALUATION_UPSERTED = "evaluation.upserted"
 
 
-class _Payload(BaseModel):
+class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class UserUpserted(_Payload):
+class UserUpserted(Payload):
     id: int
     niveau: Niveau | None = None
     filiere: Filiere | None = None
@@ -43,11 +43,11 @@ class UserUpserted(_Payload):
     is_active: bool = True
 
 
-class UserDeleted(_Payload):
+class UserDeleted(Payload):
     id: int
 
 
-class EpreuveUpserted(_Payload):
+class EpreuveUpserted(Payload):
     id: int
     title: str
     matiere: str
@@ -58,11 +58,11 @@ class EpreuveUpserted(_Payload):
     is_active: bool = True
 
 
-class EpreuveDeleted(_Payload):
+class EpreuveDeleted(Payload):
     id: int
 
 
-class InteractionCreated(_Payload):
+class InteractionCreated(Payload):
     id: int
     user_id: int
     epreuve_id: int
@@ -72,7 +72,7 @@ class InteractionCreated(_Payload):
     relevance: int | None = None
 
 
-class EvaluationUpserted(_Payload):
+class EvaluationUpserted(Payload):
     user_id: int
     epreuve_id: int
     difficulty: int = Field(ge=1, le=5)
@@ -80,7 +80,7 @@ class EvaluationUpserted(_Payload):
     updated_at: datetime
 
 
-PAYLOADS: dict[EventType, type[_Payload]] = {
+PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.USER_UPSERTED: UserUpserted,
     EventType.USER_DELETED: UserDeleted,
     EventType.EPREUVE_UPSERTED: EpreuveUpserted,
@@ -104,13 +104,13 @@ class Event(BaseModel):
     payload: dict[str, Any]
 
     @classmethod
-    def of(cls, payload: _Payload, *, occurred_at: datetime | None = None) -> Event:
+    def of(cls, payload: Payload, *, occurred_at: datetime | None = None) -> Event:
         """Builds the event for a typed payload (its type follows from the payload's class)."""
         event_type = next(t for t, model in PAYLOADS.items() if isinstance(payload, model))
         extra = {"occurred_at": occurred_at} if occurred_at else {}
         return cls(type=event_type, payload=payload.model_dump(mode="json"), **extra)
 
-    def parsed(self) -> _Payload:
+    def parsed(self) -> Payload:
         """The payload validated against its type's model."""
         try:
             return PAYLOADS[self.type].model_validate(self.payload)
