@@ -1,0 +1,247 @@
+"""The outbox relay on a real PostgreSQL and a real Redis: order, wake-up, replicas, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from catalog_service.outbox.models import OutboxEvent
+from catalog_service.outbox.relay import OutboxRelay
+from catalog_service.outbox.service import record_event
+from shared.devstack import EmbeddedRedis
+from shared.events import Event, UserUpserted
+from tests.catalog.fixtures_events import (
+    STREAM,
+    engine_fixture,  # noqa: F401
+    pending_count,
+    redis_client_fixture,  # noqa: F401
+    sessions_fixture,  # noqa: F401
+    stream_events,
+    wait_until,
+)
+
+
+async def _write(sessions: async_sessionmaker[AsyncSession], user_ids: list[int]) -> list[int]:
+    """One transaction with one outbox row per user id; returns the rows' ids."""
+    async with sessions() as session, session.begin():
+        rows = [
+            await record_event(session=session, payload=UserUpserted(id=u), ordering_key=u)
+            for u in user_ids
+        ]
+    return [row.id for row in rows]
+
+
+async def _rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxEvent]:
+    async with sessions() as session:
+        return list(await session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)))
+
+
+async def test_publish_pending_appends_rows_in_id_order_and_marks_them_published(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    redis_client: aioredis.Redis,
+) -> None:
+    await _write(sessions, [1, 2, 3])
+    await _write(sessions, [4, 5])
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM, batch_size=2)
+
+    assert await relay.publish_pending() == 5
+
+    entries = await stream_events(redis_client)
+    rows = await _rows(sessions)
+    assert [event.event_id for _, event in entries] == [row.event_id for row in rows]
+    assert [event.payload["id"] for _, event in entries] == [1, 2, 3, 4, 5]
+    assert [row.stream_id for row in rows] == [entry_id for entry_id, _ in entries]
+    assert all(row.published_at is not None for row in rows)
+    assert entries[0][1].occurred_at == rows[0].occurred_at
+
+
+async def test_publish_pending_returns_zero_when_nothing_is_pending(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
+) -> None:
+    await _write(sessions, [1])
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM)
+    assert await relay.publish_pending() == 1
+
+    assert await relay.publish_pending() == 0
+    assert len(await stream_events(redis_client)) == 1
+
+
+async def test_notify_wakes_the_relay_long_before_the_poll_interval(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
+) -> None:
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM, poll_interval=60)
+    await relay.start()
+    try:
+        await _wait_listening(engine)
+        latencies = []
+        for user in range(1, 6):
+            await _write(sessions, [user])
+            latencies.append(await wait_until(_stream_has(redis_client, user)))
+    finally:
+        await relay.stop()
+    assert max(latencies) < 0.5, latencies
+
+
+async def test_two_relays_publish_each_row_once_in_commit_order(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
+) -> None:
+    relays = [
+        OutboxRelay(
+            engine=engine, redis=redis_client, stream=STREAM, poll_interval=0.02, batch_size=7
+        )
+        for _ in range(2)
+    ]
+    for relay in relays:
+        await relay.start()
+    try:
+        ids: list[int] = []
+        for start in range(0, 400, 10):  # sequential commits: commit order = id order
+            ids += await _write(sessions, list(range(start, start + 10)))
+        await wait_until(_stream_has(redis_client, 400), limit=30)
+    finally:
+        for relay in relays:
+            await relay.stop()
+
+    entries = await stream_events(redis_client)
+    rows = {row.id: row for row in await _rows(sessions)}
+    assert [event.event_id for _, event in entries] == [rows[i].event_id for i in ids]
+    assert await pending_count(sessions) == 0
+
+
+async def test_redis_outage_keeps_rows_pending_and_delivers_the_backlog_once(
+    tmp_path: Path, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    server = EmbeddedRedis(tmp_path / "r").start()
+    client = aioredis.from_url(server.url)
+    relay = OutboxRelay(engine=engine, redis=client, stream=STREAM, poll_interval=0.05)
+    await relay.start()
+    try:
+        await _write(sessions, [1, 2])
+        await wait_until(_stream_has(client, 2))
+
+        server.stop()
+        for user in range(3, 23):
+            await _write(sessions, [user])  # writes never need Redis
+        await asyncio.sleep(0.5)
+        assert await pending_count(sessions) == 20
+        assert not any(task.done() for task in relay._tasks)
+
+        server.start()
+        await wait_until(_stream_has(client, 22), limit=30)
+        await wait_until(lambda: _none_pending(sessions))
+    finally:
+        await relay.stop()
+        entries = await stream_events(client)
+        await client.aclose()
+        server.stop()
+
+    assert [event.payload["id"] for _, event in entries] == list(range(1, 23))
+    assert len({event.event_id for _, event in entries}) == 22
+
+
+async def test_events_already_on_the_stream_are_not_appended_twice(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
+) -> None:
+    """A relay that appended a batch but died before its commit left rows pending."""
+    await _write(sessions, [1, 2, 3, 4, 5])
+    rows = await _rows(sessions)
+    stale = [
+        await redis_client.xadd(STREAM, Event.model_validate(row, from_attributes=True).to_fields())
+        for row in rows[:3]
+    ]
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM)
+
+    assert await relay.publish_pending() == 5
+
+    entries = await stream_events(redis_client)
+    assert [event.payload["id"] for _, event in entries] == [1, 2, 3, 4, 5]
+    assert [entry_id for entry_id, _ in entries[:3]] == [s.decode() for s in stale]
+    assert [row.stream_id for row in await _rows(sessions)] == [e for e, _ in entries]
+
+
+async def test_relay_listens_again_after_its_connection_is_killed(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
+) -> None:
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM, poll_interval=60)
+    await relay.start()
+    try:
+        first = await _wait_listening(engine)
+        await _admin_fetch(engine, "SELECT pg_terminate_backend($1)", first)
+        second = await _wait_listening(engine, other_than=first)
+        assert second != first
+        await _write(sessions, [7])
+        assert await wait_until(_stream_has(redis_client, 1), limit=5) < 0.5
+    finally:
+        await relay.stop()
+
+
+async def test_retention_deletes_only_old_published_rows(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
+) -> None:
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM)
+    old, recent = await _write(sessions, [1, 2])
+    await relay.publish_pending()
+    [pending] = await _write(sessions, [3])  # never published: kept whatever its age
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_([old, pending]))
+            .values(created_at=func.now() - timedelta(days=8))
+        )
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == old)
+            .values(published_at=func.now() - timedelta(days=8))
+        )
+
+    await relay._purge_published()
+
+    assert [row.id for row in await _rows(sessions)] == [recent, pending]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _stream_has(client: aioredis.Redis, count: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return int(await client.xlen(STREAM)) >= count
+
+    return check
+
+
+async def _none_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    return await pending_count(sessions) == 0
+
+
+async def _admin_fetch(engine: AsyncEngine, query: str, *params: object) -> list[asyncpg.Record]:
+    connect_args, connect_kwargs = engine.dialect.create_connect_args(engine.url)
+    conn = await asyncpg.connect(*connect_args, **connect_kwargs)
+    try:
+        return await conn.fetch(query, *params)
+    finally:
+        await conn.close()
+
+
+async def _wait_listening(engine: AsyncEngine, other_than: int | None = None) -> int:
+    """The backend pid of the relay's LISTEN connection, once it is listening."""
+    query = (
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE application_name = 'catalog-outbox-relay' AND datname = current_database()"
+    )
+    pids: list[int] = []
+
+    async def listening() -> bool:
+        pids[:] = [r["pid"] for r in await _admin_fetch(engine, query) if r["pid"] != other_than]
+        return bool(pids)
+
+    await wait_until(listening, limit=10)
+    await asyncio.sleep(0.1)  # LISTEN is issued right after the connection opens
+    return pids[0]
