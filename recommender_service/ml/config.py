@@ -1,0 +1,49 @@
+"""Training hyper-parameters (one dataclass shared by the pipeline, the trainer and the CLIs)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Defaults per DESIGN §4 (embedding 64, MLP [128, 64, 32], dropout 0.2, 4 negatives,
+    Adam, patience 10), with a large batch and a learning rate scaled to it for CPU speed."""
+
+    model: str = "neumf"  # neumf | gmf | mlp | mf
+    embedding_dim: int = 64
+    mlp_layers: tuple[int, ...] = (128, 64, 32)
+    dropout: float = 0.2
+    epochs: int = 50
+    batch_size: int = 2048
+    lr: float = 0.002
+    weight_decay: float = 0.0
+    num_negatives: int = 4
+    patience: int = 10
+    grad_clip: float = 5.0
+    seed: int = 42
+    eval_k: int = 10
+    num_eval_negatives: int = 99
+    refit_full: bool = True  # after model selection, retrain on every interaction to serve
+    threads: int | None = None
+    lr_decay: float = 0.5  # ReduceLROnPlateau factor on validation NDCG
+    lr_patience: int = 2
+    min_lr: float = 1e-5
+    confidence_weighting: bool = True  # weight positives by log-compressed confidence
+    pretrain: bool = False  # NeuMF only: pre-train GMF and MLP, then fuse (He et al. §3.4.1)
+    pretrain_epochs: int = 20
+    holdout_metrics: bool = True  # also train on the 72/8/20 split for RMSE/precision/recall
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mlp_layers"] = list(self.mlp_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if "mlp_layers" in kwargs:
+            kwargs["mlp_layers"] = tuple(int(x) for x in kwargs["mlp_layers"])
+        return cls(**kwargs)

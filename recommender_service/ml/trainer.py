@@ -1,0 +1,152 @@
+"""The training loop: a plain function over (model, data, config).
+
+Batches are sliced straight from tensors (one permutation per epoch, no per-sample Python),
+negatives are redrawn each epoch by the vectorised sampler, and the best epoch on validation is
+kept (early stopping with patience).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .data import NegativeSampler
+
+Validate = Callable[[nn.Module], dict[str, float]]
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float = float("-inf")
+    seconds: float = 0.0
+
+
+def set_threads(config: TrainConfig) -> None:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+
+
+def positive_weights(confidence: np.ndarray, enabled: bool) -> np.ndarray:
+    """log(1 + confidence), scaled to mean 1, so strong signals count more without dominating."""
+    if not enabled or len(confidence) == 0:
+        return np.ones(len(confidence), dtype=np.float32)
+    w = np.log1p(np.asarray(confidence, dtype=np.float64))
+    return (w / w.mean()).astype(np.float32)
+
+
+def epoch_samples(
+    users: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray,
+    sampler: NegativeSampler,
+    num_negatives: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positives plus `num_negatives` fresh negatives each: (users, items, labels, weights)."""
+    negs = sampler.sample(users, num_negatives).ravel()
+    n_neg = len(negs)
+    u = np.concatenate([users, np.repeat(users, num_negatives)])
+    i = np.concatenate([items, negs])
+    y = np.concatenate([np.ones(len(users), np.float32), np.zeros(n_neg, np.float32)])
+    w = np.concatenate([weights, np.ones(n_neg, np.float32)])
+    return torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(y), torch.from_numpy(w)
+
+
+def train(
+    model: nn.Module,
+    *,
+    users: np.ndarray,
+    items: np.ndarray,
+    confidence: np.ndarray,
+    sampler: NegativeSampler,
+    config: TrainConfig,
+    validate: Validate | None = None,
+    progress: Progress | None = None,
+    epochs: int | None = None,
+    lrs: list[float] | None = None,
+) -> TrainResult:
+    """Train in place; with `validate`, stop early and leave the model at its best epoch.
+
+    `validate(model)` returns metrics; the selection score is its f"ndcg@{k}". `lrs` replays a
+    per-epoch learning rate (a refit follows the schedule its selection run found).
+    """
+    set_threads(config)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    n_epochs = config.epochs if epochs is None else epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser,
+        mode="max",
+        factor=config.lr_decay,
+        patience=config.lr_patience,
+        min_lr=config.min_lr,
+    )
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+    weights = positive_weights(confidence, config.confidence_weighting)
+    users = np.asarray(users, np.int64)
+    items = np.asarray(items, np.int64)
+    result = TrainResult()
+    best_state = copy.deepcopy(model.state_dict())
+    key = f"ndcg@{config.eval_k}"
+    stale = 0
+    started = time.perf_counter()
+    for epoch in range(1, n_epochs + 1):
+        tick = time.perf_counter()
+        if lrs is not None:
+            for group in optimiser.param_groups:
+                group["lr"] = lrs[min(epoch, len(lrs)) - 1]
+        model.train()
+        u, i, y, w = epoch_samples(users, items, weights, sampler, config.num_negatives)
+        perm = torch.randperm(len(u), generator=generator)
+        u, i, y, w = u[perm], i[perm], y[perm], w[perm]
+        total = 0.0
+        for start in range(0, len(u), config.batch_size):
+            sl = slice(start, start + config.batch_size)
+            logits = model(u[sl], i[sl])
+            loss = (loss_fn(logits, y[sl]) * w[sl]).mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimiser.step()
+            total += loss.item() * len(logits)
+        row: dict = {
+            "epoch": epoch,
+            "epochs": n_epochs,
+            "loss": total / max(1, len(u)),
+            "lr": optimiser.param_groups[0]["lr"],
+        }
+        if validate is not None:
+            scores = validate(model)
+            row.update({f"val_{k}": v for k, v in scores.items()})
+            current = scores[key]
+            scheduler.step(current)
+            if current > result.best_score:
+                result.best_score, result.best_epoch, stale = current, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+        else:
+            result.best_epoch = epoch
+        row["seconds"] = time.perf_counter() - tick
+        result.history.append(row)
+        if progress is not None:
+            progress(row)
+        if validate is not None and stale >= config.patience:
+            break
+    if validate is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - started
+    return result
