@@ -1,0 +1,82 @@
+"""POST /v1/auth/register, /v1/auth/token (OAuth2 password form), /v1/auth/refresh."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from catalog_service.auth import rate_limit
+from catalog_service.auth.schemas import RefreshRequest, TokenPair
+from catalog_service.auth.tokens import TokenSigner, TokenType
+from catalog_service.dependencies import RedisDep, SessionDep, SettingsDep, SignerDep
+from catalog_service.errors import Unauthorized
+from catalog_service.users import service as users
+from catalog_service.users.models import User
+from catalog_service.users.schemas import UserCreate, UserRead, UserRegister
+from shared.enums import Role
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+async def _limit(
+    request: Request, redis: RedisDep, settings: SettingsDep, scope: str, name: str
+) -> None:
+    client = f"{request.client.host if request.client else '-'}|{name.strip().lower()}"
+    await rate_limit.hit(
+        redis=redis,
+        scope=scope,
+        client=client,
+        limit=settings.auth_rate_limit,
+        window_s=settings.auth_rate_window_s,
+    )
+
+
+def _pair(signer: TokenSigner, user_id: int) -> TokenPair:
+    return TokenPair(
+        access_token=signer.issue(user_id, TokenType.ACCESS),
+        refresh_token=signer.issue(user_id, TokenType.REFRESH),
+        expires_in=int(signer.access_ttl.total_seconds()),
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, name="register")
+async def register(
+    data: UserRegister,
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> UserRead:
+    """Creates a student account (the role is always `student` here)."""
+    await _limit(request, redis, settings, "register", data.email)
+    user = await users.create_user(
+        session=session, data=UserCreate(**data.model_dump(), role=Role.STUDENT)
+    )
+    return UserRead.model_validate(user)
+
+
+@router.post("/token", name="token")
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+) -> TokenPair:
+    """OAuth2 password flow: `username` is the email. Returns an access and a refresh token."""
+    await _limit(request, redis, settings, "token", form.username)
+    user = await users.authenticate(session=session, email=form.username, password=form.password)
+    if user is None:
+        raise Unauthorized("Incorrect email or password", code="invalid_credentials")
+    return _pair(signer, user.id)
+
+
+@router.post("/refresh", name="refresh")
+async def refresh(body: RefreshRequest, session: SessionDep, signer: SignerDep) -> TokenPair:
+    """A new token pair for a valid refresh token of an active user."""
+    user_id = signer.verify(body.refresh_token, TokenType.REFRESH)
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("User is unknown or deactivated", code="inactive_user")
+    return _pair(signer, user.id)

@@ -1,0 +1,65 @@
+"""Settings of the catalog service, read once from the environment (DESIGN §6, §7)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.events import DEFAULT_STREAM
+
+
+class Settings(BaseSettings):
+    """Every field reads the environment variable of the same name in upper case.
+
+    Defaults suit the embedded mode of `make run`; no secret has a usable default.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    # Dependencies (names fixed by DESIGN §7).
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/epreuves"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    service_api_key: SecretStr = SecretStr("")
+    recommender_url: str = "http://127.0.0.1:8001"
+    recommender_timeout_s: float = Field(default=2.0, gt=0)
+    data_dir: Path = Path(".data")
+    catalog_host: str = "127.0.0.1"
+    catalog_port: int = Field(default=8000, ge=1, le=65535)
+    first_admin_email: str | None = None
+    first_admin_password: SecretStr | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+
+    # Tokens. JWT_SECRET has no default: `create_app` refuses to start without it.
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_access_minutes: int = Field(default=30, ge=1)
+    jwt_refresh_days: int = Field(default=7, ge=1)
+    # Attempts per client IP and username on /v1/auth/token and /v1/auth/register per window.
+    auth_rate_limit: int = Field(default=10, ge=1)
+    auth_rate_window_s: int = Field(default=60, ge=1)
+
+    # Uploaded PDFs.
+    upload_dir: Path | None = None
+    max_upload_mb: int = Field(default=20, ge=1)
+
+    # Events.
+    events_stream: str = DEFAULT_STREAM
+    outbox_relay_enabled: bool = True
+    outbox_poll_interval: float = Field(default=1.0, gt=0)
+
+    @property
+    def uploads_path(self) -> Path:
+        """UPLOAD_DIR, or DATA_DIR/uploads when unset."""
+        return self.upload_dir if self.upload_dir is not None else self.data_dir / "uploads"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

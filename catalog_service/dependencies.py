@@ -1,0 +1,38 @@
+"""Request-scoped dependencies on what the lifespan created (app.state)."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog_service.auth.tokens import TokenSigner
+from catalog_service.config import Settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # Services commit explicitly; leaving the block rolls back whatever they did not commit.
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_redis(request: Request) -> Redis:
+    redis: Redis = request.app.state.redis
+    return redis
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_signer(request: Request) -> TokenSigner:
+    signer: TokenSigner = request.app.state.token_signer
+    return signer
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SignerDep = Annotated[TokenSigner, Depends(get_signer)]

@@ -1,0 +1,1 @@
+"""Épreuves: exam papers, their PDF files, counters and averages."""

@@ -1,0 +1,221 @@
+"""Épreuves: create, read, list, edit, soft-delete; views and downloads record interactions."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from catalog_service.epreuves import storage
+from catalog_service.epreuves.models import Epreuve
+from catalog_service.epreuves.schemas import (
+    EpreuveCreate,
+    EpreuveFilters,
+    EpreuveOrder,
+    EpreuveUpdate,
+    PopularFilters,
+)
+from catalog_service.errors import Forbidden, NotFound
+from catalog_service.interactions.service import record_interaction
+from catalog_service.outbox.service import record_event
+from catalog_service.pagination import PageParams
+from catalog_service.text_search import contains_pattern
+from catalog_service.users.models import User
+from shared.enums import InteractionKind, Role
+from shared.events import EpreuveDeleted, EpreuveUpserted
+
+# Must match the expression of the trigram index in migration 0002_core.
+_SPACE = literal_column("' '")
+SEARCH_TEXT = Epreuve.title + _SPACE + Epreuve.matiere + _SPACE + Epreuve.description
+POPULARITY = Epreuve.views + Epreuve.downloads
+
+_ORDERS: dict[EpreuveOrder, tuple[Any, ...]] = {
+    EpreuveOrder.NEWEST: (Epreuve.created_at.desc(), Epreuve.id.desc()),
+    EpreuveOrder.MOST_VIEWED: (Epreuve.views.desc(), Epreuve.id.desc()),
+    EpreuveOrder.MOST_DOWNLOADED: (Epreuve.downloads.desc(), Epreuve.id.desc()),
+    EpreuveOrder.BEST_RATED: (
+        Epreuve.avg_relevance.desc().nulls_last(),
+        Epreuve.evaluations.desc(),
+        Epreuve.id.desc(),
+    ),
+}
+
+
+def _active() -> Select[tuple[Epreuve]]:
+    return select(Epreuve).options(joinedload(Epreuve.teacher)).where(Epreuve.is_active)
+
+
+async def _publish(session: AsyncSession, epreuve: Epreuve) -> None:
+    payload = EpreuveUpserted(
+        id=epreuve.id,
+        title=epreuve.title,
+        matiere=epreuve.matiere,
+        filiere=epreuve.filiere,
+        niveau=epreuve.niveau,
+        type=epreuve.type,
+        annee=epreuve.annee,
+        is_active=epreuve.is_active,
+    )
+    await record_event(session=session, payload=payload)
+
+
+async def get_active(*, session: AsyncSession, epreuve_id: int) -> Epreuve:
+    epreuve = await session.scalar(_active().where(Epreuve.id == epreuve_id))
+    if epreuve is None:
+        raise NotFound(f"Épreuve {epreuve_id} not found", code="epreuve_not_found")
+    return epreuve
+
+
+def ensure_can_edit(user: User, epreuve: Epreuve) -> None:
+    if user.role is not Role.ADMIN and epreuve.teacher_id != user.id:
+        raise Forbidden("Only the épreuve's teacher or an admin may change it")
+
+
+async def create(
+    *,
+    session: AsyncSession,
+    teacher: User,
+    data: EpreuveCreate,
+    file: BinaryIO,
+    filename: str | None,
+    upload_root: Path,
+    max_bytes: int,
+) -> Epreuve:
+    stored = await storage.store_pdf(file, root=upload_root, max_bytes=max_bytes)
+    epreuve = Epreuve(
+        **data.model_dump(),
+        teacher_id=teacher.id,
+        file_path=stored.path,
+        file_size=stored.size,
+        file_sha256=stored.sha256,
+        original_filename=(filename or "")[:255] or None,
+    )
+    try:
+        session.add(epreuve)
+        await session.flush()
+        await _publish(session, epreuve)
+        await session.commit()
+    except BaseException:
+        storage.remove(upload_root, stored.path)
+        raise
+    epreuve.teacher = teacher
+    return epreuve
+
+
+async def update(*, session: AsyncSession, epreuve: Epreuve, data: EpreuveUpdate) -> Epreuve:
+    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(epreuve, field, value)
+    await session.flush()
+    await _publish(session, epreuve)
+    await session.commit()
+    return epreuve
+
+
+async def replace_file(
+    *,
+    session: AsyncSession,
+    epreuve: Epreuve,
+    file: BinaryIO,
+    filename: str | None,
+    upload_root: Path,
+    max_bytes: int,
+) -> Epreuve:
+    stored = await storage.store_pdf(file, root=upload_root, max_bytes=max_bytes)
+    previous = epreuve.file_path
+    try:
+        epreuve.file_path = stored.path
+        epreuve.file_size = stored.size
+        epreuve.file_sha256 = stored.sha256
+        epreuve.original_filename = (filename or "")[:255] or None
+        await session.flush()
+        await _publish(session, epreuve)
+        await session.commit()
+    except BaseException:
+        storage.remove(upload_root, stored.path)
+        raise
+    storage.remove(upload_root, previous)
+    return epreuve
+
+
+async def soft_delete(*, session: AsyncSession, epreuve: Epreuve) -> None:
+    """Hides the épreuve; the row, its file and its history stay for the records."""
+    epreuve.is_active = False
+    await session.flush()
+    await record_event(session=session, payload=EpreuveDeleted(id=epreuve.id))
+    await session.commit()
+
+
+async def view(*, session: AsyncSession, user: User, epreuve_id: int) -> Epreuve:
+    """Records the caller's VIEW (counter + interaction + event), then reads the épreuve."""
+    await record_interaction(
+        session=session, user=user, epreuve_id=epreuve_id, kind=InteractionKind.VIEW
+    )
+    return await get_active(session=session, epreuve_id=epreuve_id)
+
+
+async def download(*, session: AsyncSession, user: User, epreuve_id: int) -> Epreuve:
+    """Records the caller's DOWNLOAD; 404 when the épreuve has no file."""
+    epreuve = await get_active(session=session, epreuve_id=epreuve_id)
+    if epreuve.file_path is None:
+        raise NotFound("This épreuve has no file", code="file_not_found")
+    await record_interaction(
+        session=session, user=user, epreuve_id=epreuve_id, kind=InteractionKind.DOWNLOAD
+    )
+    return epreuve
+
+
+def _conditions(filters: EpreuveFilters | PopularFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.filiere is not None:
+        conditions.append(Epreuve.filiere == filters.filiere)
+    if filters.niveau is not None:
+        conditions.append(Epreuve.niveau == filters.niveau)
+    if isinstance(filters, EpreuveFilters):
+        if filters.type is not None:
+            conditions.append(Epreuve.type == filters.type)
+        if filters.matiere:
+            conditions.append(Epreuve.matiere.ilike(filters.matiere.strip()))
+        if filters.annee is not None:
+            conditions.append(Epreuve.annee == filters.annee)
+        if filters.teacher_id is not None:
+            conditions.append(Epreuve.teacher_id == filters.teacher_id)
+        if filters.q and filters.q.strip():
+            conditions.append(SEARCH_TEXT.ilike(contains_pattern(filters.q.strip())))
+    return conditions
+
+
+async def list_epreuves(
+    *, session: AsyncSession, filters: EpreuveFilters, page: PageParams
+) -> tuple[Sequence[Epreuve], int]:
+    conditions = _conditions(filters)
+    total = await session.scalar(
+        select(func.count()).select_from(Epreuve).where(Epreuve.is_active, *conditions)
+    )
+    rows = await session.scalars(
+        _active()
+        .where(*conditions)
+        .order_by(*_ORDERS[filters.order])
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), total or 0
+
+
+async def popular(
+    *, session: AsyncSession, filters: PopularFilters, page: PageParams
+) -> tuple[Sequence[Epreuve], int]:
+    """Most viewed + downloaded first, optionally within a niveau / filière."""
+    conditions = _conditions(filters)
+    total = await session.scalar(
+        select(func.count()).select_from(Epreuve).where(Epreuve.is_active, *conditions)
+    )
+    rows = await session.scalars(
+        _active()
+        .where(*conditions)
+        .order_by(POPULARITY.desc(), Epreuve.downloads.desc(), Epreuve.id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return rows.all(), total or 0

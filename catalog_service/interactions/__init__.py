@@ -1,0 +1,1 @@
+"""Interactions: what a user did with an épreuve (VIEW, DOWNLOAD, CLICK, RATE)."""

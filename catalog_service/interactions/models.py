@@ -1,0 +1,33 @@
+"""The `interaction` table: one row per VIEW, DOWNLOAD, CLICK or RATE."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, SmallInteger, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from catalog_service.db import Base
+from catalog_service.enum_columns import enum_column
+from catalog_service.epreuves.models import Epreuve
+from catalog_service.users.models import User
+from shared.enums import InteractionKind
+
+
+class Interaction(Base):
+    __tablename__ = "interaction"
+    __table_args__ = (
+        Index("ix_interaction_user_id_created_at", "user_id", "created_at"),
+        Index("ix_interaction_epreuve_id", "epreuve_id"),
+        Index("ix_interaction_kind", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(User.id, ondelete="CASCADE"))
+    epreuve_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(Epreuve.id, ondelete="CASCADE"))
+    kind: Mapped[InteractionKind] = mapped_column(enum_column(InteractionKind))
+    # `metadata` is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    # 1-5, for RATE interactions that carry one.
+    relevance: Mapped[int | None] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

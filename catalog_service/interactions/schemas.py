@@ -1,0 +1,65 @@
+"""Interaction schemas."""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from catalog_service.interactions.models import Interaction
+from shared.enums import InteractionKind
+
+MAX_METADATA_BYTES = 4096
+
+
+class InteractionCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"epreuve_id": 12, "kind": "CLICK", "metadata": {"source": "search"}},
+                {"epreuve_id": 12, "kind": "RATE", "relevance": 4},
+            ]
+        },
+    )
+
+    epreuve_id: int = Field(ge=1)
+    kind: InteractionKind
+    metadata: dict[str, Any] | None = None
+    relevance: int | None = Field(default=None, ge=1, le=5, description="RATE only, 1 to 5")
+
+    @field_validator("metadata")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata must serialise to at most {MAX_METADATA_BYTES} bytes")
+        return value
+
+    @field_validator("relevance")
+    @classmethod
+    def _only_rate(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("kind") is not InteractionKind.RATE:
+            raise ValueError("relevance is only allowed with kind RATE")
+        return value
+
+
+class InteractionRead(BaseModel):
+    id: int
+    user_id: int
+    epreuve_id: int
+    kind: InteractionKind
+    metadata: dict[str, Any] | None
+    relevance: int | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Interaction) -> "InteractionRead":
+        return cls(
+            id=row.id,
+            user_id=row.user_id,
+            epreuve_id=row.epreuve_id,
+            kind=row.kind,
+            metadata=row.meta,
+            relevance=row.relevance,
+            created_at=row.created_at,
+        )

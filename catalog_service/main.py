@@ -1,0 +1,98 @@
+"""The catalog app factory: `uvicorn --factory catalog_service.main:create_app`.
+
+Nothing connects at import: the lifespan creates the engine, the Redis client and the outbox
+relay, creates the first admin when FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD ask for it, and
+closes everything on shutdown.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from catalog_service import health
+from catalog_service.auth.router import router as auth_router
+from catalog_service.auth.tokens import TokenSigner
+from catalog_service.config import Settings, get_settings
+from catalog_service.epreuves.router import router as epreuves_router
+from catalog_service.errors import install_error_handlers
+from catalog_service.interactions.router import router as interactions_router
+from catalog_service.upload_limit import BodySizeLimitMiddleware
+from catalog_service.users import service as users_service
+from catalog_service.users.router import router as users_router
+from shared.database import make_engine, make_sessionmaker
+
+logger = logging.getLogger(__name__)
+
+
+def _signer(settings: Settings) -> TokenSigner:
+    if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
+        raise RuntimeError("JWT_SECRET is not set: the catalog refuses to sign tokens without it")
+    return TokenSigner(
+        secret=settings.jwt_secret.get_secret_value(),
+        algorithm=settings.jwt_algorithm,
+        access_ttl=timedelta(minutes=settings.jwt_access_minutes),
+        refresh_ttl=timedelta(days=settings.jwt_refresh_days),
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    settings.uploads_path.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.redis = redis
+    relay = None
+    try:
+        if settings.first_admin_email and settings.first_admin_password:
+            async with app.state.sessionmaker() as session:
+                created = await users_service.ensure_admin(
+                    session=session,
+                    email=settings.first_admin_email,
+                    password=settings.first_admin_password.get_secret_value(),
+                )
+            if created:
+                logger.info("created first admin %s", settings.first_admin_email)
+        if settings.outbox_relay_enabled:
+            from catalog_service.outbox.relay import OutboxRelay
+
+            relay = OutboxRelay(
+                engine=engine,
+                redis=redis,
+                stream=settings.events_stream,
+                poll_interval=settings.outbox_poll_interval,
+            )
+            await relay.start()
+        app.state.relay = relay
+        yield
+    finally:
+        if relay is not None:
+            await relay.stop()
+        await redis.aclose()
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="épreuves-reco catalog",
+        version="1.0.0",
+        description="Exam papers, users, interactions and recommendations.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.token_signer = _signer(settings)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    health.install(app)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(epreuves_router)
+    app.include_router(interactions_router)
+    return app
