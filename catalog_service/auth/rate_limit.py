@@ -4,11 +4,19 @@ import hashlib
 import logging
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from catalog_service.errors import RateLimited
 
 logger = logging.getLogger(__name__)
+
+# INCR, and start the window on the first hit; atomic, and works on Redis < 7 (no EXPIRE NX).
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('TTL', KEYS[1])}
+"""
 
 
 async def hit(*, redis: Redis, scope: str, client: str, limit: int, window_s: int) -> None:
@@ -20,12 +28,8 @@ async def hit(*, redis: Redis, scope: str, client: str, limit: int, window_s: in
     digest = hashlib.sha256(client.encode()).hexdigest()[:32]
     key = f"ratelimit:{scope}:{digest}"
     try:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, window_s, nx=True)
-            pipe.ttl(key)
-            count, _, ttl = await pipe.execute()
-    except (RedisError, OSError) as exc:
+        count, ttl = await redis.eval(_HIT, 1, key, window_s)  # type: ignore[misc]
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         logger.warning("rate limit skipped, Redis unavailable: %s", exc)
         return
     if int(count) > limit:
