@@ -16,9 +16,12 @@ from fastapi import FastAPI
 from catalog_service import health
 from catalog_service.auth.router import router as auth_router
 from catalog_service.auth.tokens import TokenSigner
+from catalog_service.comments.router import router as comments_router
 from catalog_service.config import Settings, get_settings
 from catalog_service.epreuves.router import router as epreuves_router
 from catalog_service.errors import install_error_handlers
+from catalog_service.evaluations.router import router as evaluations_router
+from catalog_service.export.router import router as export_router
 from catalog_service.interactions.router import router as interactions_router
 from catalog_service.upload_limit import BodySizeLimitMiddleware
 from catalog_service.users import service as users_service
@@ -95,4 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(epreuves_router)
     app.include_router(interactions_router)
+    app.include_router(evaluations_router)
+    app.include_router(comments_router)
+    app.include_router(export_router)
     return app
