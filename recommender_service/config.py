@@ -1,0 +1,77 @@
+"""Settings of the recommender service, read once from the environment (DESIGN §6)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.events import CONSUMER_GROUP, DEFAULT_STREAM
+
+
+def _default_consumer_name() -> str:
+    # One consumer name per replica (DESIGN §3): unique per host and process.
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _default_torch_threads() -> int:
+    # Leave a core to the event loop so that training never starves serving.
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    # Connections (names fixed by DESIGN §7).
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/epreuves"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    service_api_key: SecretStr = SecretStr("")
+    recommender_host: str = "127.0.0.1"
+    recommender_port: int = 8001
+    data_dir: Path = Path(".data")
+    catalog_url: str = "http://127.0.0.1:8000"
+
+    # Consumer (DESIGN §3).
+    events_stream: str = DEFAULT_STREAM
+    consumer_group: str = CONSUMER_GROUP
+    consumer_name: str = Field(default_factory=_default_consumer_name)
+    consumer_enabled: bool = True
+    consumer_batch: int = Field(default=100, ge=1)
+    consumer_block_ms: int = Field(default=2000, ge=1)
+    max_deliveries: int = Field(default=5, ge=1)
+    claim_idle_ms: int = Field(default=60_000, ge=1)
+    bootstrap_enabled: bool = True
+    bootstrap_page_size: int = Field(default=1000, ge=1, le=10_000)
+    bootstrap_timeout_seconds: float = Field(default=60.0, ge=0)
+
+    # Model and training.
+    recommender_model: str = "neumf"
+    # Unset: the ML package's defaults (DESIGN §4).
+    train_epochs: int | None = Field(default=None, ge=1)
+    train_batch_size: int | None = Field(default=None, ge=1)
+    train_lr: float | None = Field(default=None, gt=0)
+    train_embedding_dim: int | None = Field(default=None, ge=1)
+    train_holdout_metrics: bool = True
+    train_refit_full: bool = True
+    torch_threads: int = Field(default_factory=_default_torch_threads, ge=1)
+    training_lock_ttl_ms: int = Field(default=60_000, ge=1000)
+    auto_retrain_enabled: bool = True
+    retrain_min_new_interactions: int = Field(default=500, ge=1)
+    retrain_max_age_hours: float = Field(default=24.0, gt=0)
+    retrain_check_seconds: float = Field(default=60.0, gt=0)
+    min_training_interactions: int = Field(default=20, ge=1)
+
+    # Serving.
+    cache_ttl_seconds: int = Field(default=3600, ge=1)
+    fallback_cache_ttl_seconds: int = Field(default=60, ge=1)
+    model_poll_seconds: float = Field(default=5.0, gt=0)
+    popularity_half_life_days: float = Field(default=30.0, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

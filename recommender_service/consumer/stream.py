@@ -1,0 +1,201 @@
+"""The consumer group reader (DESIGN §3).
+
+Each entry is applied in its own transaction and acknowledged only after the commit, so a crash
+between the two redelivers it (and idempotency makes the replay harmless). Entries left pending
+longer than `claim_idle_ms` (a crashed replica's, or one that failed here) are taken over with
+XAUTOCLAIM, which counts deliveries; after `max_deliveries` failed attempts an entry moves to the
+dead-letter stream `<stream>.dead`. Malformed entries go there at once: retrying cannot fix them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from prometheus_client import Counter
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recommender_service.readmodel.service import Change, apply_event
+from shared.events import Event, InvalidEvent
+
+log = logging.getLogger(__name__)
+
+EVENTS = Counter("recommender_events_total", "Stream entries handled", ["outcome"])
+
+OnChange = Callable[[Change], Awaitable[None]]
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    claimed: int = 0
+    last_entry_id: str | None = None
+
+
+class StreamConsumer:
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        stream: str,
+        group: str,
+        name: str,
+        max_deliveries: int = 5,
+        claim_idle_ms: int = 60_000,
+        block_ms: int = 2000,
+        batch: int = 100,
+        on_change: OnChange | None = None,
+    ) -> None:
+        self.redis = redis
+        self.sessionmaker = sessionmaker
+        self.stream = stream
+        self.dead_stream = f"{stream}.dead"
+        self.group = group
+        self.name = name
+        self.max_deliveries = max_deliveries
+        self.claim_idle_ms = claim_idle_ms
+        self.block_ms = block_ms
+        self.batch = batch
+        self.on_change = on_change
+        self.stats = ConsumerStats()
+        self._claim_cursor = "0-0"
+
+    async def ensure_group(self, start_id: str = "0") -> bool:
+        """Creates the group (and the stream) if missing; True when it was created here."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id=start_id, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+            return False
+        return True
+
+    async def run_once(self, *, block: bool = True) -> int:
+        """Reclaims stale entries, then reads new ones; returns how many entries were handled."""
+        handled = await self._reclaim()
+        response = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            {self.stream: ">"},
+            count=self.batch,
+            block=self.block_ms if block else None,
+        )
+        for _stream, entries in response or []:
+            for entry_id, fields in entries:
+                await self._handle(entry_id, fields)
+                handled += 1
+        return handled
+
+    async def drain(self) -> int:
+        """Handles everything available now without waiting for more (CLI, tests)."""
+        total = 0
+        while handled := await self.run_once(block=False):
+            total += handled
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The background loop: survives Redis or database outages by retrying."""
+        await self._retrying(self.ensure_group, stop)
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except (RedisError, OSError) as exc:
+                log.warning("consumer: redis unavailable (%s); retrying", exc)
+                await _sleep_or_stop(stop, 1.0)
+            except Exception:
+                log.exception("consumer: unexpected error; retrying")
+                await _sleep_or_stop(stop, 1.0)
+
+    async def _retrying(self, step: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await step()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("consumer: redis unavailable (%s); retrying", exc)
+                await _sleep_or_stop(stop, 1.0)
+
+    async def _reclaim(self) -> int:
+        result = await self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.name,
+            min_idle_time=self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.batch,
+        )
+        self._claim_cursor, entries = result[0], result[1]
+        handled = 0
+        for entry_id, fields in entries:
+            if fields is None:  # trimmed away while pending: nothing left to apply
+                await self.redis.xack(self.stream, self.group, entry_id)
+                continue
+            self.stats.claimed += 1
+            await self._handle(entry_id, fields)
+            handled += 1
+        return handled
+
+    async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        try:
+            event = Event.from_fields(fields)
+            async with self.sessionmaker() as session, session.begin():
+                change = await apply_event(session, event)
+        except InvalidEvent as exc:
+            await self._dead_letter(entry_id, fields, f"invalid: {exc}")
+            return
+        except Exception as exc:
+            self.stats.failed += 1
+            EVENTS.labels("failed").inc()
+            deliveries = await self._deliveries(entry_id)
+            log.warning("consumer: entry %s failed (delivery %d): %s", entry_id, deliveries, exc)
+            if deliveries >= self.max_deliveries:
+                await self._dead_letter(entry_id, fields, f"failed {deliveries} times: {exc}")
+            return
+        await self.redis.xack(self.stream, self.group, entry_id)
+        self.stats.applied += 1
+        self.stats.last_entry_id = entry_id
+        EVENTS.labels("applied").inc()
+        if self.on_change is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.on_change(change)
+
+    async def _deliveries(self, entry_id: str) -> int:
+        pending = await self.redis.xpending_range(
+            self.stream, self.group, min=entry_id, max=entry_id, count=1
+        )
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def _dead_letter(self, entry_id: str, fields: dict[str, str], error: str) -> None:
+        dead = {**fields, "dead_entry_id": entry_id, "dead_error": error[:2000]}
+        dead["dead_at"] = datetime.now(UTC).isoformat()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_stream, dead)
+            pipe.xack(self.stream, self.group, entry_id)
+            await pipe.execute()
+        self.stats.dead_lettered += 1
+        EVENTS.labels("dead_lettered").inc()
+        log.error("consumer: entry %s dead-lettered: %s", entry_id, error)
+
+    async def lag(self) -> dict[str, int | str | None]:
+        """Pending entries of the group and how many entries it has not read yet."""
+        groups = await self.redis.xinfo_groups(self.stream)
+        info = next((g for g in groups if g["name"] == self.group), None)
+        if info is None:
+            return {"pending": 0, "lag": None, "last_delivered_id": None}
+        last = info["last-delivered-id"]
+        unread = await self.redis.xrange(self.stream, min=f"({last}", max="+", count=10_000)
+        return {"pending": int(info["pending"]), "lag": len(unread), "last_delivered_id": last}
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

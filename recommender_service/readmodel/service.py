@@ -1,0 +1,149 @@
+"""Applying catalog events to the read model: idempotent and tolerant of order.
+
+Interactions are keyed by the catalog's id and their `event_id` (both unique): a redelivered
+event inserts nothing. Users, items and evaluations are upserts guarded by `updated_at`, the
+catalog-side time of the event: an older event arriving late never overwrites newer state, and
+the same event applied twice writes the same values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
+from shared.events import (
+    EpreuveDeleted,
+    EpreuveUpserted,
+    EvaluationUpserted,
+    Event,
+    InteractionCreated,
+    Payload,
+    UserDeleted,
+    UserUpserted,
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an applied event touched, so that caches can be invalidated precisely."""
+
+    user_id: int | None = None
+    items_changed: bool = False
+
+
+async def apply_event(session: AsyncSession, event: Event) -> Change:
+    """Applies one stream event (raises `InvalidEvent` if its payload breaks the contract)."""
+    return await apply_payload(
+        session, event.parsed(), at=event.occurred_at, event_id=event.event_id
+    )
+
+
+async def apply_payload(
+    session: AsyncSession, payload: Payload, *, at: datetime, event_id: uuid.UUID | None = None
+) -> Change:
+    match payload:
+        case InteractionCreated():
+            await _insert_interaction(session, payload, event_id)
+            return Change(user_id=payload.user_id)
+        case UserUpserted():
+            values = payload.model_dump(mode="json", include={"niveau", "filiere", "is_active"})
+            await _upsert_user(session, payload.id, at, values)
+            return Change(user_id=payload.id)
+        case UserDeleted():
+            await _upsert_user(session, payload.id, at, {"is_active": False})
+            # A deleted user's history goes too; later events for them are ignored.
+            await session.execute(delete(Interaction).where(Interaction.user_id == payload.id))
+            await session.execute(delete(Evaluation).where(Evaluation.user_id == payload.id))
+            return Change(user_id=payload.id)
+        case EpreuveUpserted():
+            values = payload.model_dump(mode="json", exclude={"id"})
+            await _upsert_item(session, payload.id, at, values)
+            return Change(items_changed=True)
+        case EpreuveDeleted():
+            await _upsert_item(session, payload.id, at, {"is_active": False})
+            return Change(items_changed=True)
+        case EvaluationUpserted():
+            await _upsert_evaluation(session, payload)
+            return Change(user_id=payload.user_id)
+    raise TypeError(f"no handler for {type(payload).__name__}")
+
+
+async def _insert_interaction(
+    session: AsyncSession, payload: InteractionCreated, event_id: uuid.UUID | None
+) -> None:
+    deleted = await session.scalar(
+        select(func.count()).where(User.id == payload.user_id, User.is_active.is_(False))
+    )
+    if deleted:
+        return
+    stmt = insert(Interaction).values(
+        id=payload.id,
+        event_id=event_id,
+        user_id=payload.user_id,
+        item_id=payload.epreuve_id,
+        kind=payload.kind.value,
+        relevance=payload.relevance,
+        occurred_at=payload.created_at,
+    )
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def _upsert_user(
+    session: AsyncSession, user_id: int, at: datetime, values: dict[str, object]
+) -> None:
+    stmt = insert(User).values(id=user_id, updated_at=at, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[User.id],
+        set_={**values, "updated_at": at},
+        where=User.updated_at <= stmt.excluded.updated_at,
+    )
+    await session.execute(stmt)
+
+
+async def _upsert_item(
+    session: AsyncSession, item_id: int, at: datetime, values: dict[str, object]
+) -> None:
+    # A delete that arrives before the item was ever seen still records a tombstone row.
+    defaults = {"title": "", "matiere": "", "filiere": "", "niveau": "", "type": "", "annee": 0}
+    stmt = insert(Item).values(id=item_id, updated_at=at, **{**defaults, **values})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Item.id],
+        set_={**values, "updated_at": at},
+        where=Item.updated_at <= stmt.excluded.updated_at,
+    )
+    await session.execute(stmt)
+
+
+async def _upsert_evaluation(session: AsyncSession, payload: EvaluationUpserted) -> None:
+    values = {"difficulty": payload.difficulty, "relevance": payload.relevance}
+    stmt = insert(Evaluation).values(
+        user_id=payload.user_id, item_id=payload.epreuve_id, updated_at=payload.updated_at, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Evaluation.user_id, Evaluation.item_id],
+        set_={**values, "updated_at": payload.updated_at},
+        where=Evaluation.updated_at <= stmt.excluded.updated_at,
+    )
+    await session.execute(stmt)
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    """No user, item or interaction yet: a fresh replica that needs the bootstrap."""
+    for model in (Interaction, Item, User):
+        if await session.scalar(select(select(model.id).limit(1).exists())):
+            return False
+    return True
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    result = {}
+    for name, model in (("users", User), ("items", Item), ("interactions", Interaction)):
+        result[name] = await session.scalar(select(func.count()).select_from(model)) or 0
+    result["evaluations"] = await session.scalar(select(func.count()).select_from(Evaluation)) or 0
+    return result

@@ -1,0 +1,1 @@
+"""The model registry: every trained model is a version; one is active; replicas follow it."""

@@ -1,0 +1,25 @@
+"""The service credential: every /v1 route requires `X-Service-Key` (DESIGN §5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from recommender_service.errors import Unauthorized
+from shared.service_auth import SERVICE_KEY_HEADER, service_key_matches
+
+# auto_error=False: a missing key goes through our error shape, not FastAPI's 403.
+_api_key = APIKeyHeader(name=SERVICE_KEY_HEADER, auto_error=False, description="Shared secret")
+
+
+async def require_service_key(
+    request: Request, key: Annotated[str | None, Security(_api_key)]
+) -> None:
+    expected = request.app.state.settings.service_api_key.get_secret_value()
+    if not service_key_matches(key, expected):
+        raise Unauthorized(f"missing or wrong {SERVICE_KEY_HEADER} header")
+
+
+ServiceKey = Depends(require_service_key)

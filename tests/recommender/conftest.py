@@ -1,0 +1,151 @@
+"""Recommender fixtures: settings on the test servers, the app and a keyed client, a session
+factory, and factories that write the read model through the same code the consumer uses."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recommender_service.config import Settings
+from recommender_service.main import create_app
+from recommender_service.readmodel.service import apply_payload
+from shared.database import make_engine, make_sessionmaker
+from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
+from shared.events import EpreuveUpserted, Event, InteractionCreated, Payload, UserUpserted
+from shared.service_auth import SERVICE_KEY_HEADER
+
+SERVICE_KEY = "test-service-key"
+STREAM = "test.catalog.events"
+
+
+def make_settings(database_url: str, redis_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "service_api_key": SecretStr(SERVICE_KEY),
+        "data_dir": tmp_path,
+        "events_stream": STREAM,
+        "consumer_name": "test-consumer",
+        "consumer_enabled": False,
+        "bootstrap_enabled": False,
+        "auto_retrain_enabled": False,
+        "consumer_block_ms": 50,
+        "model_poll_seconds": 0.1,
+        "torch_threads": 1,
+        "train_epochs": 2,
+        "train_embedding_dim": 8,
+        "train_batch_size": 256,
+        "train_holdout_metrics": False,
+        "train_refit_full": False,
+        "min_training_interactions": 5,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, redis_url, tmp_path)
+
+
+@pytest.fixture
+async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(settings.database_url, pool_size=2)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(settings.redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    headers = {SERVICE_KEY_HEADER: SERVICE_KEY}
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as c:
+        yield c
+
+
+async def publish(redis: aioredis.Redis, payload: Payload, *, stream: str = STREAM) -> Event:
+    """What the catalog's relay does: one stream entry per event."""
+    event = Event.of(payload)
+    await redis.xadd(stream, event.to_fields())
+    return event
+
+
+class ReadModel:
+    """Writes read-model rows as the consumer would (through `apply_payload`)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+        self._ids = itertools.count(1)
+        self.now = datetime.now(UTC)
+
+    async def _apply(self, payload: Payload) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await apply_payload(session, payload, at=self.now)
+
+    async def user(self, user_id: int, niveau: str = "L2", filiere: str = "MATH") -> None:
+        await self._apply(UserUpserted(id=user_id, niveau=Niveau(niveau), filiere=Filiere(filiere)))
+
+    async def item(
+        self,
+        item_id: int,
+        *,
+        niveau: str = "L2",
+        filiere: str = "MATH",
+        matiere: str = "Analyse",
+        type: str = "PARTIEL",
+        active: bool = True,
+    ) -> None:
+        await self._apply(
+            EpreuveUpserted(
+                id=item_id,
+                title=f"Épreuve {item_id}",
+                matiere=matiere,
+                filiere=Filiere(filiere),
+                niveau=Niveau(niveau),
+                type=EpreuveType(type),
+                annee=2024,
+                is_active=active,
+            )
+        )
+
+    async def interaction(
+        self, user_id: int, item_id: int, kind: str = "DOWNLOAD", *, days_ago: float = 1.0
+    ) -> None:
+        await self._apply(
+            InteractionCreated(
+                id=next(self._ids),
+                user_id=user_id,
+                epreuve_id=item_id,
+                kind=InteractionKind(kind),
+                created_at=self.now - timedelta(days=days_ago),
+            )
+        )
+
+
+@pytest.fixture
+def read_model(sessionmaker: async_sessionmaker[AsyncSession]) -> ReadModel:
+    return ReadModel(sessionmaker)

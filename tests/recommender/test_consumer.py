@@ -1,0 +1,199 @@
+"""The stream consumer against a real Redis stream and PostgreSQL read model (DESIGN §3)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import redis.asyncio as aioredis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recommender_service.config import Settings
+from recommender_service.consumer.runner import make_consumer
+from recommender_service.consumer.stream import StreamConsumer
+from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
+from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
+from shared.events import (
+    EpreuveUpserted,
+    EvaluationUpserted,
+    Event,
+    InteractionCreated,
+    UserDeleted,
+    UserUpserted,
+)
+from tests.recommender.conftest import STREAM, publish
+
+T = datetime(2025, 3, 1, 12, tzinfo=UTC)
+
+
+def _epreuve(
+    item_id: int, *, title: str = "Analyse 2", matiere: str = "Analyse"
+) -> EpreuveUpserted:
+    return EpreuveUpserted(
+        id=item_id, title=title, matiere=matiere, filiere=Filiere.MATH, niveau=Niveau.L2,
+        type=EpreuveType.PARTIEL, annee=2024,
+    )  # fmt: skip
+
+
+def _interaction(interaction_id: int, user_id: int, item_id: int) -> InteractionCreated:
+    return InteractionCreated(
+        id=interaction_id, user_id=user_id, epreuve_id=item_id, kind=InteractionKind.DOWNLOAD,
+        created_at=T,
+    )  # fmt: skip
+
+
+async def _consumer(
+    settings: Settings, redis: aioredis.Redis, sm: async_sessionmaker[AsyncSession], **kw: object
+) -> StreamConsumer:
+    consumer = make_consumer(
+        settings.model_copy(update=kw), redis=redis, sessionmaker=sm, name=str(kw.get("name", "c1"))
+    )
+    await consumer.ensure_group()
+    return consumer
+
+
+async def _count(sm: async_sessionmaker[AsyncSession], model: type) -> int:
+    async with sm() as session:
+        return await session.scalar(select(func.count()).select_from(model)) or 0
+
+
+async def test_events_build_the_read_model(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker)
+    await publish(redis, UserUpserted(id=1, niveau=Niveau.L2, filiere=Filiere.MATH))
+    await publish(redis, _epreuve(10))
+    await publish(redis, _interaction(100, 1, 10))
+    await publish(
+        redis,
+        EvaluationUpserted(user_id=1, epreuve_id=10, difficulty=4, relevance=5, updated_at=T),
+    )
+    assert await consumer.drain() == 4
+    async with sessionmaker() as session:
+        user = await session.get(User, 1)
+        item = await session.get(Item, 10)
+        interaction = await session.get(Interaction, 100)
+        evaluation = await session.get(Evaluation, (1, 10))
+    assert (user.niveau, user.filiere, user.is_active) == ("L2", "MATH", True)
+    assert (item.title, item.matiere, item.type, item.annee) == (
+        "Analyse 2",
+        "Analyse",
+        "PARTIEL",
+        2024,
+    )
+    assert (interaction.user_id, interaction.item_id, interaction.kind) == (1, 10, "DOWNLOAD")
+    assert (evaluation.difficulty, evaluation.relevance) == (4, 5)
+    assert (await redis.xpending(STREAM, settings.consumer_group))["pending"] == 0
+
+
+async def test_redelivered_events_change_nothing(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker)
+    events = [Event.of(_epreuve(10)), Event.of(_interaction(100, 1, 10))]
+    for _ in range(2):  # the relay published them twice (e.g. it crashed before marking)
+        for event in events:
+            await redis.xadd(STREAM, event.to_fields())
+    assert await consumer.drain() == 4
+    assert await _count(sessionmaker, Interaction) == 1
+    assert await _count(sessionmaker, Item) == 1
+
+
+async def test_an_older_event_never_overwrites_newer_state(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker)
+    newer = Event.of(_epreuve(10, title="Analyse 2 (corrigé)"), occurred_at=T)
+    older = Event.of(_epreuve(10, title="Analyse 2"), occurred_at=T - timedelta(hours=1))
+    await redis.xadd(STREAM, newer.to_fields())
+    await redis.xadd(STREAM, older.to_fields())
+    await consumer.drain()
+    async with sessionmaker() as session:
+        assert (await session.get(Item, 10)).title == "Analyse 2 (corrigé)"
+
+
+async def test_deleted_user_loses_history_and_later_interactions_are_ignored(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker)
+    await publish(redis, UserUpserted(id=1, niveau=Niveau.L1, filiere=Filiere.INFO))
+    await publish(redis, _interaction(100, 1, 10))
+    await publish(redis, UserDeleted(id=1))
+    await publish(redis, _interaction(101, 1, 11))
+    await consumer.drain()
+    assert await _count(sessionmaker, Interaction) == 0
+    async with sessionmaker() as session:
+        assert (await session.get(User, 1)).is_active is False
+
+
+async def test_entries_of_a_crashed_consumer_are_reclaimed_by_another(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    crashed = await _consumer(settings, redis, sessionmaker, name="replica-a")
+    for i in range(3):
+        await publish(redis, _interaction(100 + i, 1, 10 + i))
+    # replica-a reads the entries, then dies before applying or acknowledging them.
+    read = await redis.xreadgroup(crashed.group, "replica-a", {STREAM: ">"}, count=10)
+    assert len(read[0][1]) == 3
+    survivor = await _consumer(settings, redis, sessionmaker, name="replica-b", claim_idle_ms=50)
+    assert await survivor.drain() == 0  # not idle long enough yet: still replica-a's
+    await asyncio.sleep(0.1)
+    assert await survivor.drain() == 3
+    assert survivor.stats.claimed == 3
+    assert await _count(sessionmaker, Interaction) == 3
+    assert (await redis.xpending(STREAM, crashed.group))["pending"] == 0
+
+
+async def test_an_entry_failing_max_deliveries_times_goes_to_dead_letter(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker, max_deliveries=3, claim_idle_ms=10)
+    # Valid by the contract, refused by the database (matière longer than the column).
+    await publish(redis, _epreuve(10, matiere="x" * 500))
+    await publish(redis, _epreuve(11))
+    for _ in range(20):
+        await consumer.drain()
+        if consumer.stats.dead_lettered:
+            break
+        await asyncio.sleep(0.02)
+    assert consumer.stats.failed == 3
+    assert consumer.stats.dead_lettered == 1
+    dead = await redis.xrange(f"{STREAM}.dead")
+    assert len(dead) == 1
+    assert dead[0][1]["dead_error"].startswith("failed 3 times")
+    assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
+    assert await _count(sessionmaker, Item) == 1
+
+
+async def test_a_malformed_entry_is_dead_lettered_at_once(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker)
+    await redis.xadd(STREAM, {"type": "user.upserted", "payload": "{not json"})
+    await publish(redis, UserUpserted(id=2))
+    assert await consumer.drain() == 2
+    assert consumer.stats.dead_lettered == 1
+    assert consumer.stats.failed == 0
+    assert await _count(sessionmaker, User) == 1
+    assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
+
+
+async def test_background_consumer_applies_events_as_they_arrive(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    from recommender_service.consumer.runner import run_forever
+
+    consumer = await _consumer(settings, redis, sessionmaker)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_forever(consumer, settings, sessionmaker=sessionmaker, stop=stop)
+    )
+    await publish(redis, UserUpserted(id=3))
+    for _ in range(100):
+        if await _count(sessionmaker, User) == 1:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert await _count(sessionmaker, User) == 1
