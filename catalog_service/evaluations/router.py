@@ -1,6 +1,8 @@
 """Ratings of an épreuve: the caller's own (PUT, GET) and everyone's aggregates (GET)."""
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from catalog_service.auth.dependencies import CurrentUser
 from catalog_service.dependencies import SessionDep
@@ -10,6 +12,8 @@ from catalog_service.evaluations.schemas import EvaluationRead, EvaluationSummar
 
 router = APIRouter(prefix="/v1/epreuves/{epreuve_id}", tags=["evaluations"])
 
+EpreuveId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
 
 @router.put(
     "/evaluation",
@@ -17,7 +21,7 @@ router = APIRouter(prefix="/v1/epreuves/{epreuve_id}", tags=["evaluations"])
     responses={201: {"model": EvaluationRead, "description": "First rating of this épreuve"}},
 )
 async def put_evaluation(
-    epreuve_id: int,
+    epreuve_id: EpreuveId,
     data: EvaluationWrite,
     user: CurrentUser,
     session: SessionDep,

@@ -194,3 +194,14 @@ async def test_unknown_or_deleted_epreuve_and_unknown_comment_are_404(
     assert [r.json()["code"] for r in responses] == ["epreuve_not_found"] * 3 + [
         "comment_not_found"
     ] * 3
+
+
+async def test_a_comment_id_outside_bigint_is_422_not_500(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    _, headers = await make_user()
+
+    response = await client.patch(f"/v1/comments/{2**63}", json={"content": "x"}, headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "comment_id"

@@ -233,3 +233,16 @@ async def test_rating_an_unknown_or_deleted_epreuve_is_404(
 
     assert [r.status_code for r in responses] == [404] * 4
     assert {r.json()["code"] for r in responses} == {"epreuve_not_found"}
+
+
+async def test_an_epreuve_id_outside_bigint_is_422_not_500(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    _, headers = await make_user()
+    body = {"difficulty": 3, "relevance": 3}
+
+    huge = await client.put(_url(2**63), json=body, headers=headers)
+    zero = await client.put(_url(0), json=body, headers=headers)
+
+    assert [huge.status_code, zero.status_code] == [422, 422]
+    assert huge.json()["details"][0]["field"] == "epreuve_id"
