@@ -73,9 +73,10 @@ def pdf_bytes() -> bytes:
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """Extra Settings fields for this test; override the fixture to change them."""
-    return {}
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Extra Settings fields for this test: override the fixture in a module, or parametrize
+    it indirectly (`@pytest.mark.parametrize("settings_overrides", [{...}], indirect=True)`)."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture
