@@ -47,13 +47,17 @@ class Counts:
 
     @classmethod
     def at_scale(cls, scale: float) -> Counts:
-        """The reference counts times `scale`, never below what the demo accounts need."""
+        """The reference counts times `scale`, never below what the demo accounts need.
+
+        Below scale ~0.15 the evaluations may be fewer than asked: one per distinct
+        (student, paper) pair at most.
+        """
         if scale <= 0:
             raise ValueError("scale must be positive")
         cells = len(Filiere) * len(Niveau)
         return cls(
             users=max(round(200 * scale), cells + 10),
-            epreuves=max(round(150 * scale), cells),
+            epreuves=max(round(150 * scale), 3 * cells),
             interactions=max(round(15_000 * scale), 300),
             evaluations=max(round(1_470 * scale), 20),
             comments=max(round(750 * scale), 10),
@@ -289,8 +293,10 @@ def _evaluations(
             downloaded.add(pair)
     pairs = sorted(last_seen)
     # Students mostly rate what they downloaded.
+    # At tiny scales there may be fewer distinct pairs than ratings asked for.
+    wanted = min(counts.evaluations, len(pairs))
     picked = sampling.weighted_sample(
-        rng, pairs, [3.0 if p in downloaded else 1.0 for p in pairs], counts.evaluations
+        rng, pairs, [3.0 if p in downloaded else 1.0 for p in pairs], wanted
     )
     end = datetime(ACADEMIC_YEAR_START + 1, 6, 30, 23, 0, tzinfo=UTC)
     evaluations = []

@@ -58,7 +58,7 @@ def test_same_seed_gives_the_same_set_and_another_seed_another(demo: DemoSet) ->
 
 def test_reduced_scale_scales_every_count() -> None:
     small = generate(seed=1, scale=0.2)
-    assert (len(small.users), len(small.epreuves)) == (40, 30)
+    assert (len(small.users), len(small.epreuves)) == (40, 60)
     assert (len(small.interactions), len(small.evaluations), len(small.comments)) == (
         3_000,
         294,
