@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from torch import nn
 
 from .config import TrainConfig
@@ -41,6 +42,7 @@ def build_and_train(
     lrs: list[float] | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     sampler = NegativeSampler(data.users, data.items, data.n_items, config.seed)
+    torch.manual_seed(config.seed)  # the initial weights are part of the run's determinism
     module = new_model(config, data.n_users, data.n_items)
     if config.model == "neumf" and config.pretrain:
         assert isinstance(module, NeuMF)
