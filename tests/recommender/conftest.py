@@ -99,7 +99,7 @@ class ReadModel:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(10**7)  # clear of the synthetic set's ids
         self.now = datetime.now(UTC)
 
     async def _apply(self, payload: Payload) -> None:
@@ -149,3 +149,56 @@ class ReadModel:
 @pytest.fixture
 def read_model(sessionmaker: async_sessionmaker[AsyncSession]) -> ReadModel:
     return ReadModel(sessionmaker)
+
+
+async def load_synthetic(
+    sessionmaker: async_sessionmaker[AsyncSession], data: Any, *, days_ago: float = 10.0
+) -> None:
+    """Writes a `tests.recommender.synthetic` data set into the read model in one transaction."""
+    from sqlalchemy import insert
+
+    from recommender_service.readmodel.models import Interaction, Item, User
+
+    now = datetime.now(UTC)
+    t_max = int(data.timestamps.max())
+    columns = (data.user_ids, data.item_ids, data.kinds, data.relevances, data.timestamps)
+    users = [
+        {"id": u, "niveau": data.user_niveau[u], "filiere": f, "is_active": True, "updated_at": now}
+        for u, f in data.user_filiere.items()
+    ]
+    items = [
+        {
+            "id": i, "title": f"{data.item_matiere[i]} {i}", "matiere": data.item_matiere[i],
+            "filiere": f, "niveau": data.item_niveau[i], "type": data.item_type[i],
+            "annee": data.item_annee[i], "is_active": True, "updated_at": now,
+        }
+        for i, f in data.item_filiere.items()
+    ]  # fmt: skip
+    interactions = [
+        {
+            "id": n + 1, "user_id": int(u), "item_id": int(i), "kind": kind,
+            "relevance": None if rel != rel else int(rel),
+            "occurred_at": now - timedelta(days=days_ago, seconds=t_max - int(ts)),
+        }
+        for n, (u, i, kind, rel, ts) in enumerate(zip(*columns, strict=True))
+    ]  # fmt: skip
+    async with sessionmaker() as session, session.begin():
+        await session.execute(insert(User), users)
+        await session.execute(insert(Item), items)
+        await session.execute(insert(Interaction), interactions)
+
+
+async def train_version(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    **options: Any,
+) -> Any:
+    """One training run through the real job (lock, registry, activation)."""
+    from recommender_service.training import jobs
+
+    run = await jobs.start(
+        sessionmaker=sessionmaker, redis=redis, settings=settings,
+        options=jobs.TrainOptions(**options), trigger="test",
+    )  # fmt: skip
+    return await jobs.execute(run, sessionmaker=sessionmaker, redis=redis, settings=settings)

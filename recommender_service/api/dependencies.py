@@ -1,0 +1,36 @@
+"""Annotated dependencies of the API, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from recommender_service.serving.service import Serving
+from recommender_service.training.scheduler import BackgroundRuns
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_serving(request: Request) -> Serving:
+    return request.app.state.serving
+
+
+def get_redis(request: Request) -> aioredis.Redis:
+    return request.app.state.redis
+
+
+def get_runs(request: Request) -> BackgroundRuns:
+    return request.app.state.runs
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ServingDep = Annotated[Serving, Depends(get_serving)]
+RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
+RunsDep = Annotated[BackgroundRuns, Depends(get_runs)]

@@ -1,0 +1,171 @@
+"""Response and request models of the /v1 API (field names are part of the public contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class RecommendedItem(BaseModel):
+    item_id: int
+    score: float = Field(description="Model score (or popularity / content similarity)")
+    reason: str = Field(examples=["because you downloaded Analyse 2 — partiel 2024"])
+    title: str | None = None
+    matiere: str | None = None
+    filiere: str | None = None
+    niveau: str | None = None
+    type: str | None = None
+    annee: int | None = None
+
+
+FallbackName = Literal["popularity", "content", "similar-to-recent"]
+
+_ITEM_EXAMPLE = {
+    "item_id": 42,
+    "score": 0.93,
+    "reason": "because you downloaded Algèbre linéaire — examen 2023",
+    "title": "Analyse 2 — partiel 2024",
+    "matiere": "Analyse",
+    "filiere": "MATH",
+    "niveau": "L2",
+    "type": "PARTIEL",
+    "annee": 2024,
+}
+
+
+class Recommendations(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": 7,
+                    "model_version": 3,
+                    "fallback": None,
+                    "cached": False,
+                    "items": [_ITEM_EXAMPLE],
+                }
+            ]
+        }
+    )
+
+    user_id: int
+    model_version: int | None = Field(description="Version that produced the list, if any")
+    fallback: FallbackName | None = Field(description="Set when a cold-start path answered")
+    cached: bool
+    items: list[RecommendedItem]
+
+
+class SimilarItems(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "item_id": 42,
+                    "model_version": 3,
+                    "fallback": None,
+                    "cached": True,
+                    "items": [_ITEM_EXAMPLE],
+                }
+            ]
+        }
+    )
+
+    item_id: int
+    model_version: int | None
+    fallback: FallbackName | None
+    cached: bool
+    items: list[RecommendedItem]
+
+
+class EpochLog(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    stage: str = Field(description="select (early-stopped on validation) or refit (all data)")
+    epoch: int
+    loss: float | None
+    metrics: dict[str, Any]
+
+
+class ModelVersionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    finished_at: datetime | None
+    activated_at: datetime | None
+    algorithm: str
+    hyperparameters: dict[str, Any]
+    trigger: str
+    status: str
+    n_users: int | None
+    n_items: int | None
+    n_interactions: int | None
+    train_seconds: float | None
+    metrics: dict[str, Any]
+    error: str | None
+
+
+class ActiveModelStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "active": {"id": 3, "algorithm": "neumf", "status": "active"},
+                    "age_seconds": 3600.0,
+                    "metrics": {"hr@10": 0.71, "ndcg@10": 0.44},
+                    "popularity": {"hr@10": 0.45, "ndcg@10": 0.24},
+                    "served_version": 3,
+                    "training_in_progress": False,
+                    "current_run": None,
+                }
+            ]
+        }
+    )
+
+    active: ModelVersionRead | None
+    age_seconds: float | None
+    metrics: dict[str, Any] = Field(description="The model's metrics on its validation split")
+    popularity: dict[str, Any] = Field(description="The popularity baseline on the same split")
+    served_version: int | None = Field(description="Version loaded by this replica")
+    training_in_progress: bool
+    current_run: ModelVersionRead | None
+    history: list[EpochLog] = Field(default_factory=list, description="Active version's epochs")
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]},
+    )
+
+    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
+    epochs: int | None = Field(default=None, ge=1, le=500)
+    batch_size: int | None = Field(default=None, ge=8, le=65536)
+    lr: float | None = Field(default=None, gt=0, le=1)
+    embedding_dim: int | None = Field(default=None, ge=2, le=512)
+    seed: int | None = None
+
+
+class TrainAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"run_id": 4, "status": "training"}]})
+
+    run_id: int = Field(description="The model version being trained")
+    status: str
+
+
+class Stats(BaseModel):
+    read_model: dict[str, int]
+    cache: dict[str, int]
+    consumer: dict[str, Any]
+    serving: dict[str, Any]

@@ -1,0 +1,168 @@
+"""Storing, listing, activating and loading model versions (PostgreSQL), and telling replicas
+which one is active (a Redis pointer key plus a pub/sub message)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from recommender_service.errors import Conflict, NotFound
+from recommender_service.registry.models import (
+    ModelArtifact,
+    ModelVersion,
+    TrainingEpoch,
+    VersionStatus,
+)
+
+ACTIVE_POINTER_KEY = "recommender:model:active"
+ACTIVE_CHANNEL = "recommender:model:changed"
+# The validation metric that decides whether a new version replaces the active one.
+SELECTION_METRIC = "ndcg@10"
+
+
+async def create_version(
+    *, session: AsyncSession, algorithm: str, hyperparameters: dict[str, Any], trigger: str
+) -> ModelVersion:
+    version = ModelVersion(
+        algorithm=algorithm,
+        hyperparameters=hyperparameters,
+        trigger=trigger,
+        status=VersionStatus.TRAINING.value,
+        metrics={},
+    )
+    session.add(version)
+    await session.flush()
+    return version
+
+
+async def log_epoch(*, session: AsyncSession, version_id: int, entry: dict[str, Any]) -> None:
+    epoch = int(entry.get("epoch", 0))
+    loss = entry.get("loss")
+    stage = str(entry.get("stage", "train"))
+    metrics = {k: v for k, v in entry.items() if k not in ("epoch", "loss", "stage")}
+    stmt = insert(TrainingEpoch).values(
+        version_id=version_id,
+        stage=stage,
+        epoch=epoch,
+        loss=float(loss) if loss is not None else None,
+        metrics=metrics,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TrainingEpoch.version_id, TrainingEpoch.stage, TrainingEpoch.epoch],
+        set_={"loss": stmt.excluded.loss, "metrics": stmt.excluded.metrics},
+    )
+    await session.execute(stmt)
+
+
+async def complete_version(
+    *,
+    session: AsyncSession,
+    version_id: int,
+    blob: bytes,
+    metrics: dict[str, Any],
+    n_users: int,
+    n_items: int,
+    n_interactions: int,
+    train_seconds: float,
+    data_snapshot_at: datetime,
+) -> ModelVersion:
+    version = await get_version(session=session, version_id=version_id)
+    version.status = VersionStatus.READY.value
+    version.metrics = metrics
+    version.n_users, version.n_items, version.n_interactions = n_users, n_items, n_interactions
+    version.train_seconds = train_seconds
+    version.data_snapshot_at = data_snapshot_at
+    version.finished_at = datetime.now(UTC)
+    session.add(ModelArtifact(version_id=version_id, blob=blob, size_bytes=len(blob)))
+    await session.flush()
+    return version
+
+
+async def fail_version(*, session: AsyncSession, version_id: int, error: str) -> None:
+    await session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id == version_id)
+        .values(status=VersionStatus.FAILED.value, error=error[:4000], finished_at=func.now())
+    )
+
+
+async def get_version(*, session: AsyncSession, version_id: int) -> ModelVersion:
+    version = await session.get(ModelVersion, version_id)
+    if version is None:
+        raise NotFound(f"model version {version_id} not found")
+    return version
+
+
+async def get_active(*, session: AsyncSession) -> ModelVersion | None:
+    return await session.scalar(
+        select(ModelVersion).where(ModelVersion.status == VersionStatus.ACTIVE.value)
+    )
+
+
+async def list_versions(
+    *, session: AsyncSession, limit: int, offset: int
+) -> tuple[list[ModelVersion], int]:
+    total = await session.scalar(select(func.count()).select_from(ModelVersion)) or 0
+    rows = await session.scalars(
+        select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+async def list_epochs(*, session: AsyncSession, version_id: int) -> list[TrainingEpoch]:
+    rows = await session.scalars(
+        select(TrainingEpoch)
+        .where(TrainingEpoch.version_id == version_id)
+        .order_by(TrainingEpoch.logged_at, TrainingEpoch.epoch)
+    )
+    return list(rows)
+
+
+async def load_artifact(*, session: AsyncSession, version_id: int) -> bytes:
+    blob = await session.scalar(
+        select(ModelArtifact.blob).where(ModelArtifact.version_id == version_id)
+    )
+    if blob is None:
+        raise NotFound(f"model version {version_id} has no artefact")
+    return blob
+
+
+def is_better(candidate: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    """Whether `candidate` should replace `current` (ties favour the newer data)."""
+    if current is None:
+        return True
+    return float(candidate.get(SELECTION_METRIC, 0.0)) >= float(current.get(SELECTION_METRIC, 0.0))
+
+
+async def activate(*, session: AsyncSession, version_id: int) -> ModelVersion:
+    """Makes `version_id` the one active version (the previous one is archived)."""
+    version = await get_version(session=session, version_id=version_id)
+    if version.status not in (VersionStatus.READY.value, VersionStatus.ARCHIVED.value):
+        if version.status == VersionStatus.ACTIVE.value:
+            return version
+        raise Conflict(f"model version {version_id} is {version.status}, not ready")
+    await session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.status == VersionStatus.ACTIVE.value)
+        .values(status=VersionStatus.ARCHIVED.value)
+    )
+    version.status = VersionStatus.ACTIVE.value
+    version.activated_at = datetime.now(UTC)
+    await session.flush()
+    return version
+
+
+async def publish_active(redis: aioredis.Redis, version_id: int) -> None:
+    """After the activation commits: the pointer for pollers, a message for subscribers."""
+    await redis.set(ACTIVE_POINTER_KEY, str(version_id))
+    await redis.publish(ACTIVE_CHANNEL, str(version_id))
+
+
+async def read_pointer(redis: aioredis.Redis) -> int | None:
+    value = await redis.get(ACTIVE_POINTER_KEY)
+    return int(value) if value else None

@@ -1,0 +1,107 @@
+"""The active model of this replica, swapped atomically when another version becomes active.
+
+The swap is one reference assignment: a request that already took `holder.current` finishes on
+the old model, the next one gets the new; no request fails and no lock is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+from prometheus_client import Gauge
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recommender_service.registry import service as registry
+
+if TYPE_CHECKING:
+    from recommender_service.ml.artifact import TrainedModel
+
+log = logging.getLogger(__name__)
+
+ACTIVE_VERSION = Gauge("recommender_active_model_version", "Model version this replica serves")
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    version_id: int
+    algorithm: str
+    created_at: datetime
+    data_snapshot_at: datetime | None
+    model: TrainedModel
+    known_items: frozenset[int]
+
+
+class ModelHolder:
+    def __init__(self) -> None:
+        self.current: ActiveModel | None = None
+        self.swaps = 0
+
+    @property
+    def version_id(self) -> int | None:
+        current = self.current
+        return current.version_id if current else None
+
+    async def refresh(self, sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+        """Loads the active version from the registry if it is not the one held; True if swapped."""
+        from recommender_service.ml.artifact import TrainedModel
+
+        async with sessionmaker() as session:
+            version = await registry.get_active(session=session)
+            if version is None or version.id == self.version_id:
+                return False
+            blob = await registry.load_artifact(session=session, version_id=version.id)
+        # Unpickling tensors takes a while for big models: off the event loop.
+        model = await asyncio.to_thread(TrainedModel.from_bytes, blob)
+        self.current = ActiveModel(
+            version_id=version.id,
+            algorithm=version.algorithm,
+            created_at=version.created_at,
+            data_snapshot_at=version.data_snapshot_at,
+            model=model,
+            known_items=frozenset(int(i) for i in model.item_ids),
+        )
+        self.swaps += 1
+        ACTIVE_VERSION.set(version.id)
+        log.info("serving model version %d (%s)", version.id, version.algorithm)
+        return True
+
+    async def watch(
+        self,
+        *,
+        redis: aioredis.Redis,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        poll_seconds: float,
+        stop: asyncio.Event,
+    ) -> None:
+        """Follows the active version: pub/sub for promptness, the polled pointer for safety
+        (a message sent while this replica was disconnected is not replayed)."""
+        while not stop.is_set():
+            pubsub = redis.pubsub()
+            try:
+                await pubsub.subscribe(registry.ACTIVE_CHANNEL)
+                while not stop.is_set():
+                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=poll_seconds)
+                    pointer = await registry.read_pointer(redis)
+                    if pointer is None or pointer != self.version_id:
+                        await self.refresh(sessionmaker)
+            except (RedisError, OSError) as exc:
+                log.warning("model watcher: redis unavailable (%s); retrying", exc)
+                await _sleep_or_stop(stop, poll_seconds)
+            except Exception:
+                log.exception("model watcher: unexpected error; retrying")
+                await _sleep_or_stop(stop, poll_seconds)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,316 @@
+"""Serving over HTTP: personalised lists, filters, cache, hot swap, cold start, auth, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recommender_service.main import create_app
+from recommender_service.ml.pipeline import TrainConfig, fit
+from recommender_service.readmodel.service import apply_payload
+from recommender_service.registry import service as registry
+from shared.enums import InteractionKind
+from shared.events import EpreuveDeleted, InteractionCreated
+from shared.service_auth import SERVICE_KEY_HEADER
+from tests.recommender.conftest import (
+    SERVICE_KEY,
+    ReadModel,
+    load_synthetic,
+    make_settings,
+    publish,
+)
+from tests.recommender.synthetic import SyntheticData, generate
+
+CONFIG = TrainConfig(
+    model="neumf", embedding_dim=8, mlp_layers=(16, 8), epochs=3, holdout_metrics=False,
+    refit_full=False, threads=1,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> SyntheticData:
+    return generate(40, 24, 1200, seed=3)
+
+
+@pytest.fixture(scope="module")
+def model_blob(synthetic: SyntheticData) -> bytes:
+    return fit(synthetic.interactions(), CONFIG).to_bytes()
+
+
+async def install(sm: async_sessionmaker[AsyncSession], redis: aioredis.Redis, blob: bytes) -> int:
+    """Registers `blob` as a new version, activates it and tells the replicas."""
+    async with sm() as session, session.begin():
+        version = await registry.create_version(
+            session=session, algorithm="neumf", hyperparameters={}, trigger="test"
+        )
+        await registry.complete_version(
+            session=session, version_id=version.id, blob=blob, metrics={"ndcg@10": 0.5},
+            n_users=40, n_items=24, n_interactions=1200, train_seconds=1.0,
+            data_snapshot_at=version.created_at,
+        )  # fmt: skip
+        await registry.activate(session=session, version_id=version.id)
+    await registry.publish_active(redis, version.id)
+    return version.id
+
+
+async def wait_for_version(client: httpx.AsyncClient, version_id: int) -> None:
+    for _ in range(100):
+        if (await client.get("/v1/model")).json()["served_version"] == version_id:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"version {version_id} never served")
+
+
+@pytest.fixture
+async def served(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    client: httpx.AsyncClient,
+    synthetic: SyntheticData,
+    model_blob: bytes,
+) -> int:
+    """The synthetic read model, and a model trained on it active and loaded by the app."""
+    await load_synthetic(sessionmaker, synthetic)
+    version_id = await install(sessionmaker, redis, model_blob)
+    await wait_for_version(client, version_id)
+    return version_id
+
+
+def _seen(data: SyntheticData, user_id: int) -> set[int]:
+    return {int(i) for i in data.item_ids[data.user_ids == user_id]}
+
+
+async def _recommend(client: httpx.AsyncClient, user_id: int, **params: object) -> dict:
+    response = await client.get(f"/v1/users/{user_id}/recommendations", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_requests_without_the_service_key_are_refused(client: httpx.AsyncClient) -> None:
+    for headers in ({SERVICE_KEY_HEADER: ""}, {SERVICE_KEY_HEADER: "wrong"}):
+        response = await client.get("/v1/users/1/recommendations", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["code"] == "unauthorized"
+    assert (await client.get("/healthz", headers={SERVICE_KEY_HEADER: ""})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/users/1/recommendations?k=0", "k"),
+        ("/v1/users/1/recommendations?k=101", "k"),
+        ("/v1/users/1/recommendations?niveau=L9", "niveau"),
+        ("/v1/users/abc/recommendations", "user_id"),
+        ("/v1/items/1/similar?k=abc", "k"),
+        ("/v1/models?limit=0", "limit"),
+    ],
+)
+async def test_bad_parameters_are_a_422_naming_the_field(
+    client: httpx.AsyncClient, path: str, field: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "validation_error"
+    assert body["message"].startswith(f"{field}:")
+
+
+async def test_without_a_model_a_user_gets_popularity_in_their_niveau_and_filiere(
+    client: httpx.AsyncClient, read_model: ReadModel
+) -> None:
+    await read_model.user(1, "L2", "MATH")
+    for item_id, niveau, filiere in [(10, "L2", "MATH"), (11, "L2", "MATH"), (12, "L1", "INFO")]:
+        await read_model.item(item_id, niveau=niveau, filiere=filiere)
+    for user_id in (2, 3, 4):
+        await read_model.interaction(user_id, 12)  # the most popular, but not L2 MATH
+    await read_model.interaction(2, 11)
+    body = await _recommend(client, 1, k=3)
+    assert (body["model_version"], body["fallback"]) == (None, "popularity")
+    assert [i["item_id"] for i in body["items"]] == [11, 10, 12]
+    assert [i["reason"] for i in body["items"]][:2] == ["popular in L2 MATH"] * 2
+    assert body["items"][2]["reason"] == "popular with students"
+
+
+async def test_personalised_list_excludes_what_the_user_has_seen(
+    client: httpx.AsyncClient, served: int, synthetic: SyntheticData
+) -> None:
+    user_id = int(synthetic.user_ids[0])
+    seen = _seen(synthetic, user_id)
+    body = await _recommend(client, user_id, k=100)
+    assert (body["model_version"], body["fallback"]) == (served, None)
+    ids = [i["item_id"] for i in body["items"]]
+    assert len(ids) == 24 - len(seen)
+    assert not set(ids) & seen
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    everything = await _recommend(client, user_id, k=100, exclude_seen=False)
+    assert len(everything["items"]) == 24
+
+
+async def test_filters_hold(
+    client: httpx.AsyncClient, served: int, synthetic: SyntheticData
+) -> None:
+    user_id = int(synthetic.user_ids[0])
+    for params, field in [({"filiere": "INFO"}, "filiere"), ({"niveau": "L3"}, "niveau")]:
+        body = await _recommend(client, user_id, k=100, exclude_seen=False, **params)
+        expected = {i for i, v in getattr(synthetic, f"item_{field}").items() if v == params[field]}
+        assert {i["item_id"] for i in body["items"]} == expected
+    matiere = synthetic.item_matiere[int(synthetic.item_ids[0])]
+    body = await _recommend(client, user_id, k=100, exclude_seen=False, matiere=matiere.upper())
+    assert {i["matiere"] for i in body["items"]} == {matiere}
+    item_type = synthetic.item_type[int(synthetic.item_ids[0])]
+    body = await _recommend(client, user_id, k=100, exclude_seen=False, type=item_type)
+    assert {i["type"] for i in body["items"]} == {item_type}
+
+
+async def test_deactivated_items_are_never_recommended(
+    client: httpx.AsyncClient,
+    served: int,
+    synthetic: SyntheticData,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    user_id = int(synthetic.user_ids[0])
+    first = (await _recommend(client, user_id, k=1))["items"][0]["item_id"]
+    async with sessionmaker() as session, session.begin():
+        await apply_payload(session, EpreuveDeleted(id=first), at=datetime.now(UTC))
+    body = await _recommend(client, user_id, k=100, exclude_seen=False)
+    assert first not in {i["item_id"] for i in body["items"]}
+
+
+async def test_the_second_call_is_served_from_the_cache(
+    client: httpx.AsyncClient, served: int, synthetic: SyntheticData
+) -> None:
+    user_id = int(synthetic.user_ids[0])
+    first = await _recommend(client, user_id, k=5)
+    second = await _recommend(client, user_id, k=5)
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert second["items"] == first["items"]
+    stats = (await client.get("/v1/stats")).json()
+    assert stats["cache"] == {"hits": 1, "misses": 1}
+    assert (await _recommend(client, user_id, k=6))["cached"] is False  # other parameters
+
+
+@pytest.fixture
+async def consuming_client(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app whose background consumer runs, as in production."""
+    app = create_app(make_settings(database_url, redis_url, tmp_path, consumer_enabled=True))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {SERVICE_KEY_HEADER: SERVICE_KEY}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=headers
+        ) as c:
+            yield c
+
+
+async def test_an_interaction_event_invalidates_that_users_cache(
+    consuming_client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    synthetic: SyntheticData,
+    model_blob: bytes,
+) -> None:
+    await load_synthetic(sessionmaker, synthetic)
+    await wait_for_version(consuming_client, await install(sessionmaker, redis, model_blob))
+    user_id = int(synthetic.user_ids[0])
+    top = (await _recommend(consuming_client, user_id, k=3))["items"][0]["item_id"]
+    assert (await _recommend(consuming_client, user_id, k=3))["cached"] is True
+    await publish(
+        redis,
+        InteractionCreated(
+            id=10**6, user_id=user_id, epreuve_id=top, kind=InteractionKind.DOWNLOAD,
+            created_at=datetime.now(UTC),
+        ),
+    )  # fmt: skip
+    for _ in range(100):
+        body = await _recommend(consuming_client, user_id, k=3)
+        if not body["cached"]:
+            break
+        await asyncio.sleep(0.05)
+    assert body["cached"] is False
+    assert top not in [i["item_id"] for i in body["items"]]
+
+
+async def test_a_new_active_version_is_picked_up_without_restart(
+    client: httpx.AsyncClient,
+    served: int,
+    synthetic: SyntheticData,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    model_blob: bytes,
+) -> None:
+    user_id = int(synthetic.user_ids[0])
+    assert (await _recommend(client, user_id))["model_version"] == served
+    newer = await install(sessionmaker, redis, model_blob)
+    versions = set()
+    for _ in range(100):  # every request answers while the swap happens
+        versions.add((await _recommend(client, user_id))["model_version"])
+        if newer in versions:
+            break
+        await asyncio.sleep(0.02)
+    assert newer in versions
+    assert versions <= {served, newer}
+
+
+async def test_an_unknown_user_gets_popularity(client: httpx.AsyncClient, served: int) -> None:
+    body = await _recommend(client, 999_999, k=5)
+    assert (body["model_version"], body["fallback"]) == (None, "popularity")
+    assert len(body["items"]) == 5
+    assert {i["reason"] for i in body["items"]} == {"popular with students"}
+
+
+async def test_a_new_user_with_fresh_interactions_gets_items_similar_to_them(
+    client: httpx.AsyncClient, served: int, synthetic: SyntheticData, read_model: ReadModel
+) -> None:
+    anchor = int(synthetic.item_ids[0])
+    await read_model.user(77, "L1", "INFO")
+    await read_model.interaction(77, anchor, "DOWNLOAD", days_ago=0)
+    body = await _recommend(client, 77, k=5)
+    assert (body["model_version"], body["fallback"]) == (served, "similar-to-recent")
+    assert len(body["items"]) == 5
+    assert anchor not in [i["item_id"] for i in body["items"]]
+    title = f"{synthetic.item_matiere[anchor]} {anchor}"
+    assert {i["reason"] for i in body["items"]} == {f"because you downloaded {title}"}
+
+
+async def test_similar_items_come_from_the_model(
+    client: httpx.AsyncClient, served: int, synthetic: SyntheticData
+) -> None:
+    item_id = int(synthetic.item_ids[0])
+    body = (await client.get(f"/v1/items/{item_id}/similar", params={"k": 5})).json()
+    assert (body["model_version"], body["fallback"]) == (served, None)
+    ids = [i["item_id"] for i in body["items"]]
+    assert len(ids) == 5
+    assert item_id not in ids
+
+
+async def test_an_item_the_model_does_not_know_gets_content_neighbours(
+    client: httpx.AsyncClient, served: int, read_model: ReadModel
+) -> None:
+    await read_model.item(9001, niveau="M2", filiere="CHIMIE", matiere="Catalyse")
+    await read_model.item(9002, niveau="M2", filiere="CHIMIE", matiere="Catalyse")
+    await read_model.item(9003, niveau="M1", filiere="CHIMIE", matiere="catalyse")
+    body = (await client.get("/v1/items/9001/similar", params={"k": 2})).json()
+    assert (body["model_version"], body["fallback"]) == (served, "content")
+    assert [i["item_id"] for i in body["items"]] == [9002, 9003]
+
+
+async def test_an_item_unknown_everywhere_is_a_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/items/424242/similar")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+async def test_health_readiness_and_metrics_answer(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/readyz")).json()["status"] == "ready"
+    metrics = await client.get("/metrics")
+    assert "recommender_cache_lookups_total" in metrics.text
