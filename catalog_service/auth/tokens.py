@@ -61,6 +61,9 @@ class TokenSigner:
         if claims.get("type") != expected.value:
             raise Unauthorized(f"Not an {expected.value} token", code="invalid_token")
         try:
-            return int(claims["sub"])
+            user_id = int(claims["sub"])
         except (TypeError, ValueError) as exc:
             raise Unauthorized("Invalid token", code="invalid_token") from exc
+        if not 1 <= user_id < 2**63:
+            raise Unauthorized("Invalid token", code="invalid_token")
+        return user_id

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from catalog_service.dependencies import SessionDep
+from catalog_service.dependencies import IdPath, SessionDep
 from catalog_service.epreuves import service
 from catalog_service.epreuves.models import Epreuve
 
 
-async def get_epreuve(epreuve_id: int, session: SessionDep) -> Epreuve:
+async def get_epreuve(epreuve_id: IdPath, session: SessionDep) -> Epreuve:
     return await service.get_active(session=session, epreuve_id=epreuve_id)
 
 

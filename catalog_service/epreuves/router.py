@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from catalog_service.auth.dependencies import CurrentUser, TeacherUser
-from catalog_service.dependencies import SessionDep, SettingsDep
+from catalog_service.dependencies import IdPath, SessionDep, SettingsDep
 from catalog_service.epreuves import service, storage
 from catalog_service.epreuves.dependencies import EpreuveDep
 from catalog_service.epreuves.models import Epreuve
@@ -58,7 +58,7 @@ async def popular_epreuves(
 
 
 @router.get("/{epreuve_id}", name="read_epreuve")
-async def read_epreuve(epreuve_id: int, user: CurrentUser, session: SessionDep) -> EpreuveRead:
+async def read_epreuve(epreuve_id: IdPath, user: CurrentUser, session: SessionDep) -> EpreuveRead:
     """Reads one épreuve and records the caller's VIEW."""
     epreuve = await service.view(session=session, user=user, epreuve_id=epreuve_id)
     return EpreuveRead.model_validate(epreuve)
@@ -71,7 +71,7 @@ async def read_epreuve(epreuve_id: int, user: CurrentUser, session: SessionDep) 
     responses={200: {"content": {"application/pdf": {}}, "description": "The PDF"}},
 )
 async def download_epreuve(
-    epreuve_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    epreuve_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
     """Streams the PDF and records the caller's DOWNLOAD."""
     epreuve = await service.download(session=session, user=user, epreuve_id=epreuve_id)

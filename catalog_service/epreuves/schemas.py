@@ -52,7 +52,7 @@ class EpreuveFilters(BaseModel):
     type: EpreuveType | None = None
     matiere: str | None = Field(default=None, max_length=100)
     annee: int | None = Field(default=None, ge=1950, le=2100)
-    teacher_id: int | None = Field(default=None, ge=1)
+    teacher_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     q: str | None = Field(
         default=None, max_length=100, description="Search in title, matière, description"
     )

@@ -23,7 +23,7 @@ class InteractionCreate(BaseModel):
         },
     )
 
-    epreuve_id: int = Field(ge=1)
+    epreuve_id: int = Field(ge=1, le=2**63 - 1)
     kind: InteractionKind
     metadata: dict[str, Any] | None = None
     relevance: int | None = Field(default=None, ge=1, le=5, description="RATE only, 1 to 5")

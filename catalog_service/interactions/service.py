@@ -7,7 +7,7 @@ for VIEW / DOWNLOAD, bumps its counter in SQL), the outbox event, and the commit
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import BigInteger, func, insert, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.epreuves.models import Epreuve
@@ -42,7 +42,8 @@ async def record_interaction(
         target = (
             update(Epreuve)
             .where(Epreuve.id == epreuve_id, Epreuve.is_active)
-            .values({counter: counter + 1})
+            # A view is not an edit: updated_at keeps its value.
+            .values({counter: counter + 1, Epreuve.updated_at: Epreuve.updated_at})
             .returning(Epreuve.id)
             .cte("target")
         )
@@ -53,10 +54,10 @@ async def record_interaction(
         .from_select(
             ["user_id", "epreuve_id", "kind", "metadata", "relevance"],
             select(
-                literal(user.id),
+                literal(user.id, BigInteger),
                 target.c.id,
                 literal(kind.value),
-                literal(metadata, Interaction.meta.type),
+                null() if metadata is None else literal(metadata, Interaction.meta.type),
                 literal(relevance, Interaction.relevance.type),
             ),
         )

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from catalog_service.auth.dependencies import AdminUser, CurrentUser
-from catalog_service.dependencies import SessionDep
+from catalog_service.dependencies import IdPath, SessionDep
 from catalog_service.interactions import service as interactions
 from catalog_service.interactions.schemas import InteractionRead
 from catalog_service.pagination import Page, PageDep
@@ -64,13 +64,13 @@ async def list_users(
 
 
 @router.get("/{user_id}", name="read_user")
-async def read_user(user_id: int, _admin: AdminUser, session: SessionDep) -> UserRead:
+async def read_user(user_id: IdPath, _admin: AdminUser, session: SessionDep) -> UserRead:
     return UserRead.model_validate(await service.get_user(session=session, user_id=user_id))
 
 
 @router.patch("/{user_id}", name="update_user")
 async def update_user(
-    user_id: int, data: UserAdminUpdate, admin: AdminUser, session: SessionDep
+    user_id: IdPath, data: UserAdminUpdate, admin: AdminUser, session: SessionDep
 ) -> UserRead:
     """Changes a user's role, activity, niveau, filière or name."""
     user = await service.admin_update(session=session, admin=admin, user_id=user_id, data=data)
@@ -78,6 +78,6 @@ async def update_user(
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, name="deactivate_user")
-async def deactivate_user(user_id: int, admin: AdminUser, session: SessionDep) -> None:
+async def deactivate_user(user_id: IdPath, admin: AdminUser, session: SessionDep) -> None:
     """Deactivates the account (soft delete: its history stays)."""
     await service.deactivate(session=session, admin=admin, user_id=user_id)

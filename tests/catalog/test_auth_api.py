@@ -81,9 +81,7 @@ async def test_register_missing_full_name_is_422(client: httpx.AsyncClient) -> N
     assert response.json()["details"][0]["field"] == "full_name"
 
 
-async def test_token_returns_bearer_pair_usable_on_me(
-    client: httpx.AsyncClient, make_user
-) -> None:
+async def test_token_returns_bearer_pair_usable_on_me(client: httpx.AsyncClient, make_user) -> None:
     user, _ = await make_user(email="ines@univ.example")
     response = await _login(client, "INES@univ.example", DEFAULT_PASSWORD)
     assert response.status_code == 200

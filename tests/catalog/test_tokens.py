@@ -104,8 +104,9 @@ def test_token_without_required_claim_is_refused(missing: str) -> None:
     assert _refused(jwt.encode(claims, JWT_SECRET, algorithm="HS256")).code == "invalid_token"
 
 
-def test_token_with_non_numeric_subject_is_refused() -> None:
-    token = jwt.encode(_claims(sub="admin"), JWT_SECRET, algorithm="HS256")
+@pytest.mark.parametrize("subject", ["admin", "0", "9" * 25])
+def test_token_with_subject_that_is_no_user_id_is_refused(subject: str) -> None:
+    token = jwt.encode(_claims(sub=subject), JWT_SECRET, algorithm="HS256")
     assert _refused(token).code == "invalid_token"
 
 

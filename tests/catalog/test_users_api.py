@@ -102,7 +102,9 @@ async def test_my_interactions_lists_only_mine_newest_first_and_filters_by_kind(
 
 async def test_my_interactions_with_bad_kind_is_422(client: httpx.AsyncClient, make_user) -> None:
     _, headers = await make_user()
-    response = await client.get("/v1/users/me/interactions", params={"kind": "LIKE"}, headers=headers)
+    response = await client.get(
+        "/v1/users/me/interactions", params={"kind": "LIKE"}, headers=headers
+    )
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "kind"
 
