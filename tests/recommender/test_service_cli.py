@@ -1,0 +1,59 @@
+"""`python -m recommender_service train` as `make run` uses it: sync, train, register, plot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recommender_service.readmodel.models import User
+from recommender_service.registry import service as registry
+from shared.enums import Filiere, Niveau
+from shared.events import UserUpserted
+from tests.recommender.conftest import SERVICE_KEY, STREAM, load_synthetic, publish
+from tests.recommender.synthetic import generate
+
+
+async def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "recommender_service", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode or 0, out.decode()
+
+
+async def test_train_syncs_the_stream_registers_activates_and_plots(
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+) -> None:
+    await load_synthetic(sessionmaker, generate(30, 20, 600, seed=1))
+    await publish(redis, UserUpserted(id=4242, niveau=Niveau.M1, filiere=Filiere.PHYSIQUE))
+    env = {
+        **os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "SERVICE_API_KEY": SERVICE_KEY, "EVENTS_STREAM": STREAM, "DATA_DIR": str(tmp_path),
+        "BOOTSTRAP_ENABLED": "false", "TRAIN_HOLDOUT_METRICS": "false",
+        "TRAIN_REFIT_FULL": "false", "MIN_TRAINING_INTERACTIONS": "5",
+    }  # fmt: skip
+    plot = tmp_path / "curves.png"
+    code, out = await _cli(
+        env, "train", "--model", "gmf", "--epochs", "2", "--embedding-dim", "8", "--plot", str(plot)
+    )
+    assert code == 0, out
+    assert "read model synced (1 new stream entries)" in out
+    assert "activated" in out
+    assert plot.stat().st_size > 0
+    async with sessionmaker() as session:
+        assert (await session.get(User, 4242)).filiere == "PHYSIQUE"
+        active = await registry.get_active(session=session)
+    assert (active.algorithm, active.trigger, active.hyperparameters["epochs"]) == ("gmf", "cli", 2)
+    code, out = await _cli(env, "train", "--if-missing")
+    assert code == 0, out
+    assert f"version {active.id} is active; nothing to do" in out
