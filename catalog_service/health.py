@@ -47,7 +47,7 @@ async def readyz(request: Request) -> JSONResponse:
         except Exception as exc:  # any failure means "not ready", never a 500
             checks[name] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
     if not ready:
         body = {"code": "unavailable", "message": "dependency unreachable", "details": body}
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -1,7 +1,6 @@
 """The `epreuve` table: an exam paper, its stored PDF, counters and rating averages."""
 
 from datetime import datetime
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -40,7 +39,7 @@ class Epreuve(Base):
         Index("ix_epreuve_avg_relevance", "avg_relevance"),
     )
     # INSERT/UPDATE … RETURNING the server-side values: no reload round trip.
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 (SQLAlchemy reads it)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))

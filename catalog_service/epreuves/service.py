@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, String, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -27,7 +27,7 @@ from shared.enums import InteractionKind, Role
 from shared.events import EpreuveDeleted, EpreuveUpserted
 
 # Must match the expression of the trigram index in migration 0002_core.
-_SPACE = literal_column("' '")
+_SPACE = literal_column("' '", String())
 SEARCH_TEXT = Epreuve.title + _SPACE + Epreuve.matiere + _SPACE + Epreuve.description
 POPULARITY = Epreuve.views + Epreuve.downloads
 
@@ -43,7 +43,7 @@ _ORDERS: dict[EpreuveOrder, tuple[Any, ...]] = {
 }
 
 
-def _active() -> Select[tuple[Epreuve]]:
+def _active() -> Select[Epreuve]:
     return select(Epreuve).options(joinedload(Epreuve.teacher)).where(Epreuve.is_active)
 
 
