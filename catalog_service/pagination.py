@@ -1,5 +1,6 @@
 """Paginated lists: `{"items": [...], "total": N, "limit": L, "offset": O}` (DESIGN §7)."""
 
+from collections.abc import Sequence
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -11,16 +12,21 @@ MAX_LIMIT = 100
 MAX_OFFSET = 100_000
 
 
+class PageParams(BaseModel):
+    limit: int = 20
+    offset: int = 0
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int
     limit: int
     offset: int
 
-
-class PageParams(BaseModel):
-    limit: int = 20
-    offset: int = 0
+    @classmethod
+    def of(cls, items: Sequence[T], total: int, params: PageParams) -> "Page[T]":
+        """`Page[ItemRead].of(items, total, page)`: the page as the query asked for it."""
+        return cls(items=list(items), total=total, limit=params.limit, offset=params.offset)
 
 
 def page_params(

@@ -1,5 +1,6 @@
 """/v1/epreuves: browse, read (records a VIEW), download (records a DOWNLOAD), manage."""
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
@@ -24,13 +25,8 @@ router = APIRouter(prefix="/v1/epreuves", tags=["epreuves"])
 PdfFile = Annotated[UploadFile, File(description="The PDF (checked by content)")]
 
 
-def _page(rows: list[Epreuve], total: int, page: PageParams) -> Page[EpreuveRead]:
-    return Page(
-        items=[EpreuveRead.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+def _page(rows: Sequence[Epreuve], total: int, page: PageParams) -> Page[EpreuveRead]:
+    return Page[EpreuveRead].of([EpreuveRead.model_validate(r) for r in rows], total, page)
 
 
 @router.get("", name="list_epreuves")
@@ -42,7 +38,7 @@ async def list_epreuves(
 ) -> Page[EpreuveRead]:
     """Filter, search (`q`), order and paginate the active épreuves."""
     rows, total = await service.list_epreuves(session=session, filters=filters, page=page)
-    return _page(list(rows), total, page)
+    return _page(rows, total, page)
 
 
 @router.get("/popular", name="popular_epreuves")
@@ -54,7 +50,7 @@ async def popular_epreuves(
 ) -> Page[EpreuveRead]:
     """Most viewed and downloaded first, optionally within a niveau and filière."""
     rows, total = await service.popular(session=session, filters=filters, page=page)
-    return _page(list(rows), total, page)
+    return _page(rows, total, page)
 
 
 @router.get("/{epreuve_id}", name="read_epreuve")

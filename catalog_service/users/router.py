@@ -39,12 +39,7 @@ async def my_interactions(
     rows, total = await interactions.list_for_user(
         session=session, user_id=user.id, kind=kind, page=page
     )
-    return Page(
-        items=[InteractionRead.from_row(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page[InteractionRead].of([InteractionRead.from_row(r) for r in rows], total, page)
 
 
 @router.get("", name="list_users")
@@ -55,12 +50,7 @@ async def list_users(
     filters: Annotated[UserFilters, Query()],
 ) -> Page[UserRead]:
     rows, total = await service.list_users(session=session, filters=filters, page=page)
-    return Page(
-        items=[UserRead.model_validate(r) for r in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page[UserRead].of([UserRead.model_validate(r) for r in rows], total, page)
 
 
 @router.get("/{user_id}", name="read_user")
