@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     service_api_key: SecretStr = SecretStr("")
     recommender_url: str = "http://127.0.0.1:8001"
-    recommender_timeout_s: float = Field(default=2.0, gt=0)
+    # Total budget of one call to the recommender (retry included); past it, the fallback.
+    recommender_timeout_s: float = Field(default=0.8, gt=0)
+    # Circuit breaker: open after this many consecutive failures, probe again after the pause.
+    recommender_breaker_failures: int = Field(default=5, ge=1)
+    recommender_breaker_reset_s: float = Field(default=10.0, gt=0)
     data_dir: Path = Path(".data")
     catalog_host: str = "127.0.0.1"
     catalog_port: int = Field(default=8000, ge=1, le=65535)

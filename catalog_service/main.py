@@ -23,6 +23,8 @@ from catalog_service.errors import install_error_handlers
 from catalog_service.evaluations.router import router as evaluations_router
 from catalog_service.export.router import router as export_router
 from catalog_service.interactions.router import router as interactions_router
+from catalog_service.recommendations.client import make_client as make_recommender_client
+from catalog_service.recommendations.router import router as recommendations_router
 from catalog_service.upload_limit import BodySizeLimitMiddleware
 from catalog_service.users import service as users_service
 from catalog_service.users.router import router as users_router
@@ -51,6 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.redis = redis
+    app.state.recommender = make_recommender_client(settings)
     relay = None
     try:
         if settings.first_admin_email and settings.first_admin_password:
@@ -77,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if relay is not None:
             await relay.stop()
+        await app.state.recommender.aclose()
         await redis.aclose()
         await engine.dispose()
 
@@ -101,4 +105,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluations_router)
     app.include_router(comments_router)
     app.include_router(export_router)
+    app.include_router(recommendations_router)
     return app

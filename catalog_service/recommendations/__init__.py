@@ -1,0 +1,1 @@
+"""Recommendations for frontends: the recommender's answers on catalog records, with a fallback."""

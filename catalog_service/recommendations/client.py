@@ -1,0 +1,151 @@
+"""The catalog's HTTP client for the recommender: one pooled httpx.AsyncClient per process.
+
+Every call has one total time budget (`asyncio.timeout`, not httpx's per-phase timeouts), goes
+through the circuit breaker, and fails in one way only, `RecommenderUnavailable`, so that the
+caller answers with its fallback. All calls are GETs, so the transport retries once on a
+connection error (nothing reached the server); a read timeout is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel, ValidationError
+
+from catalog_service.config import Settings
+from catalog_service.recommendations.breaker import CircuitBreaker
+from shared.service_auth import SERVICE_KEY_HEADER
+
+logger = logging.getLogger(__name__)
+
+CALLS = Counter(
+    "catalog_recommender_calls_total",
+    "Calls to the recommender by outcome (ok, not_found, error, timeout, unreachable, open)",
+    ["outcome"],
+)
+CALL_LATENCY = Histogram(
+    "catalog_recommender_call_seconds",
+    "Latency of calls to the recommender that went out",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+class RecommendedItem(BaseModel):
+    item_id: int
+    score: float
+    reason: str = ""
+
+
+class RecommenderAnswer(BaseModel):
+    """What the catalog uses of the recommender's answers (extra fields are ignored)."""
+
+    model_version: int | None = None
+    fallback: str | None = None
+    cached: bool = False
+    items: list[RecommendedItem]
+
+
+class RecommenderUnavailable(Exception):
+    """No usable answer: timeout, connection error, 5xx, open circuit, malformed body."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ItemUnknown(Exception):
+    """The recommender answered 404 for an item: a healthy answer, not a failure."""
+
+
+class RecommenderClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        service_key: str,
+        timeout_s: float,
+        breaker: CircuitBreaker,
+        max_connections: int = 50,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.breaker = breaker
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={SERVICE_KEY_HEADER: service_key},
+            # Per-phase ceilings; the total budget is enforced around each call.
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=httpx.AsyncHTTPTransport(retries=1),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def user_recommendations(
+        self, user_id: int, *, params: dict[str, Any]
+    ) -> RecommenderAnswer:
+        return await self._get(f"/v1/users/{user_id}/recommendations", params)
+
+    async def similar_items(self, item_id: int, *, k: int) -> RecommenderAnswer:
+        return await self._get(f"/v1/items/{item_id}/similar", {"k": k})
+
+    async def _get(self, path: str, params: dict[str, Any]) -> RecommenderAnswer:
+        if not self.breaker.allow():
+            CALLS.labels("open").inc()
+            raise RecommenderUnavailable("circuit open")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self._http.get(path, params=params)
+        except TimeoutError:
+            self._failed("timeout", started)
+            raise RecommenderUnavailable(f"no answer within {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            self._failed("unreachable", started)
+            raise RecommenderUnavailable(f"{type(exc).__name__}: {exc}") from None
+        CALL_LATENCY.observe(loop.time() - started)
+        if response.status_code == 404:
+            self.breaker.record_success()
+            CALLS.labels("not_found").inc()
+            raise ItemUnknown(path)
+        if response.status_code != 200:
+            self._failed("error", None)
+            if response.status_code in (401, 403):
+                logger.error(
+                    "the recommender refused our SERVICE_API_KEY (%s)", response.status_code
+                )
+            raise RecommenderUnavailable(f"HTTP {response.status_code}")
+        try:
+            answer = RecommenderAnswer.model_validate_json(response.content)
+        except ValidationError:
+            self._failed("error", None)
+            raise RecommenderUnavailable("malformed answer") from None
+        self.breaker.record_success()
+        CALLS.labels("ok").inc()
+        return answer
+
+    def _failed(self, outcome: str, started: float | None) -> None:
+        if started is not None:
+            CALL_LATENCY.observe(asyncio.get_running_loop().time() - started)
+        CALLS.labels(outcome).inc()
+        self.breaker.record_failure()
+
+
+def make_client(settings: Settings) -> RecommenderClient:
+    """The client the lifespan creates (and closes) once per process."""
+    return RecommenderClient(
+        base_url=settings.recommender_url,
+        service_key=settings.service_api_key.get_secret_value(),
+        timeout_s=settings.recommender_timeout_s,
+        breaker=CircuitBreaker(
+            failure_threshold=settings.recommender_breaker_failures,
+            reset_timeout_s=settings.recommender_breaker_reset_s,
+        ),
+    )
