@@ -2,10 +2,13 @@
 
 Starts embedded PostgreSQL and Redis (shared.devstack), migrates, creates users and épreuves,
 serves the catalog with uvicorn on 127.0.0.1 (uvloop, httptools, no access log), then drives
-POST /v1/interactions with concurrent authenticated httpx clients for a fixed time. A separate
-process follows the stream with XREAD BLOCK and stamps each `interaction.created` entry on
-arrival; commit-to-stream latency = arrival - the event's `occurred_at` (stamped by the server
-just before its commit, so this slightly overstates it).
+POST /v1/interactions with concurrent authenticated clients (httpx, or a minimal HTTP/1.1 client
+that leaves more CPU to the server) for a fixed time. A separate process follows the stream with
+XREAD BLOCK. Commit-to-stream latency = XADD time (the entry id's milliseconds, stamped by Redis)
+- the event's `occurred_at` (stamped by the server just before its COMMIT, so this slightly
+overstates it); the reader's own lag is reported apart. CPU milliseconds per interaction of each
+component (catalog, PostgreSQL, Redis, load generator) are reported too: unlike rates, they do
+not depend on what else the machine is running.
 
     .venv/bin/python benchmarks/ingest.py --seconds 20 --clients 32 --workers 1 2
 
@@ -118,7 +121,7 @@ async def _seed(database_url: str, uploads: Path, users: int, epreuves: int) -> 
 
 
 def _follow_stream(redis_url: str, start_id: str, stop: Any, conn: Any) -> None:
-    """Reader process: (interaction id, occurred_at, arrival) for each interaction.created."""
+    """Reader process: (interaction id, occurred_at, XADD time, read time) per interaction."""
     client = redis.Redis.from_url(redis_url)
     last, seen = start_id, []
     idle_since = None
@@ -132,7 +135,8 @@ def _follow_stream(redis_url: str, start_id: str, stop: Any, conn: Any) -> None:
                 if fields[b"type"] != b"interaction.created":
                     continue
                 occurred = datetime.fromisoformat(fields[b"occurred_at"].decode()).timestamp()
-                seen.append((json.loads(fields[b"payload"])["id"], occurred, now))
+                appended = int(entry_id.split(b"-")[0]) / 1000  # Redis stamps the XADD time
+                seen.append((json.loads(fields[b"payload"])["id"], occurred, appended, now))
         elif stop.is_set():
             idle_since = idle_since or now
             if now - idle_since > 2.0:
@@ -296,7 +300,7 @@ def run_once(
         watched = {**pids, "catalog": server.pid}
         cpu_before = {name: _tree_cpu(pid) for name, pid in watched.items()}
         own_before = time.process_time()
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         done, errors = uvloop.run(_drive(port, tokens, epreuve_ids, args.seconds, args.client))
         elapsed = time.monotonic() - started
         cpu = {name: _tree_cpu(pid) - cpu_before[name] for name, pid in watched.items()}
@@ -311,7 +315,8 @@ def run_once(
         except subprocess.TimeoutExpired:
             server.kill()
     answered = {i: (sent, got) for i, sent, got in done}
-    arrivals = {i: (occurred, arrived) for i, occurred, arrived in seen}
+    arrivals = {i: (occurred, appended) for i, occurred, appended, _ in seen}
+    read_lag = [read - appended for _, _, appended, read in seen]
     matched = [i for i in answered if i in arrivals]
     return {
         "workers": workers,
@@ -323,11 +328,17 @@ def run_once(
         "interactions_per_s": round(len(done) / elapsed, 1),
         "request_ms": _percentiles([got - sent for sent, got in answered.values()]),
         "commit_to_stream_ms": _percentiles([a - o for o, a in arrivals.values()]),
+        # How late our own reader saw entries (its scheduling, not the relay's).
+        "reader_lag_ms": _percentiles(read_lag),
         "response_to_stream_ms": _percentiles([arrivals[i][1] - answered[i][1] for i in matched]),
         # CPU milliseconds each component spent per interaction: independent of neighbours' load.
         "cpu_ms_per_interaction": {
             name: round(1000 * used / max(len(done), 1), 3) for name, used in cpu.items()
         },
+        # When the slow deliveries happened (seconds after the load started): a burst, or spread?
+        "slow_c2s_at_s": sorted(
+            round(a - started_wall, 1) for o, a in arrivals.values() if a - o > 0.2
+        )[:50],
         "on_stream": len(seen),
         "missing_on_stream": len(set(answered) - set(arrivals)),
         "duplicates_on_stream": len(seen) - len(arrivals),
@@ -347,7 +358,9 @@ def _table(results: list[dict]) -> str:
             f"{r['commit_to_stream_ms']['p50']:>8.1f} {r['commit_to_stream_ms']['p99']:>8.1f} "
             f"{r['errors']:>6} {r['missing_on_stream']:>7} {r['duplicates_on_stream']:>5}"
         )
-    lines.append("(latencies in ms; c2s = commit-to-stream: stream arrival - event occurred_at)")
+    lines.append(
+        "(ms; c2s = commit-to-stream: XADD time (stream id) - event occurred_at (before COMMIT))"
+    )
     for r in results:
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_ms_per_interaction"].items())
         lines.append(f"CPU ms per interaction, {r['workers']} worker(s): {cpu}")
