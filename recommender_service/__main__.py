@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         from recommender_service.main import create_app
 
         uvicorn.run(
-            create_app(settings), host=settings.recommender_host, port=settings.recommender_port
+            create_app(settings),
+            host=settings.recommender_host,
+            port=settings.recommender_port,
+            access_log=settings.access_log,
         )
         return 0
     if args.command == "migrate":

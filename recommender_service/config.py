@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     service_api_key: SecretStr = SecretStr("")
     recommender_host: str = "127.0.0.1"
     recommender_port: int = 8001
+    access_log: bool = False  # uvicorn's per-request log line (costly at high request rates)
     data_dir: Path = Path(".data")
     catalog_url: str = "http://127.0.0.1:8000"
 

@@ -86,9 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             stop.set()
             await runs.close()
-            for task in tasks:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(task, timeout=settings.consumer_block_ms / 1000 + 5)
+            for task in tasks:  # a short grace, then cancel: unacked entries are redelivered
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=1.0)
             await redis.aclose()
             await engine.dispose()
 

@@ -31,7 +31,7 @@ class RecommendedItem(BaseModel):
 
 FallbackName = Literal["popularity", "content", "similar-to-recent"]
 
-_ITEM_EXAMPLE = {
+_ITEM_EXAMPLE: Any = {
     "item_id": 42,
     "score": 0.93,
     "reason": "because you downloaded Algèbre linéaire — examen 2023",

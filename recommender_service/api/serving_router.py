@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
@@ -16,7 +16,7 @@ router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=100, description="How many items (1 to 100)")]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-_ERRORS = {401: {"description": "Missing or wrong X-Service-Key"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or wrong X-Service-Key"}}
 
 
 @router.get(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -48,7 +49,7 @@ def _id_tuple(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-async def _group_info(redis: aioredis.Redis, stream: str, group: str) -> dict | None:
+async def _group_info(redis: aioredis.Redis, stream: str, group: str) -> dict[str, Any] | None:
     try:
         groups = await redis.xinfo_groups(stream)
     except ResponseError:  # no such stream
@@ -57,13 +58,13 @@ async def _group_info(redis: aioredis.Redis, stream: str, group: str) -> dict | 
 
 
 async def _first_entry_id(redis: aioredis.Redis, stream: str) -> str | None:
-    first = await redis.xrange(stream, count=1)
-    return first[0][0] if first else None
+    first: Any = await redis.xrange(stream, count=1)
+    return str(first[0][0]) if first else None
 
 
 async def _last_entry_id(redis: aioredis.Redis, stream: str) -> str:
-    last = await redis.xrevrange(stream, count=1)
-    return last[0][0] if last else "0"
+    last: Any = await redis.xrevrange(stream, count=1)
+    return str(last[0][0]) if last else "0"
 
 
 async def stream_gap(redis: aioredis.Redis, *, stream: str, group: str) -> bool:

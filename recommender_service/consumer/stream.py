@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
@@ -82,7 +83,7 @@ class StreamConsumer:
     async def run_once(self, *, block: bool = True) -> int:
         """Reclaims stale entries, then reads new ones; returns how many entries were handled."""
         handled = await self._reclaim()
-        response = await self.redis.xreadgroup(
+        response: Any = await self.redis.xreadgroup(
             self.group,
             self.name,
             {self.stream: ">"},
@@ -125,7 +126,7 @@ class StreamConsumer:
                 await _sleep_or_stop(stop, 1.0)
 
     async def _reclaim(self) -> int:
-        result = await self.redis.xautoclaim(
+        result: Any = await self.redis.xautoclaim(
             self.stream,
             self.group,
             self.name,
@@ -175,7 +176,7 @@ class StreamConsumer:
         return int(pending[0]["times_delivered"]) if pending else 1
 
     async def _dead_letter(self, entry_id: str, fields: dict[str, str], error: str) -> None:
-        dead = {**fields, "dead_entry_id": entry_id, "dead_error": error[:2000]}
+        dead: dict[Any, Any] = {**fields, "dead_entry_id": entry_id, "dead_error": error[:2000]}
         dead["dead_at"] = datetime.now(UTC).isoformat()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.dead_stream, dead)
@@ -192,7 +193,7 @@ class StreamConsumer:
         if info is None:
             return {"pending": 0, "lag": None, "last_delivered_id": None}
         last = info["last-delivered-id"]
-        unread = await self.redis.xrange(self.stream, min=f"({last}", max="+", count=10_000)
+        unread: Any = await self.redis.xrange(self.stream, min=f"({last}", max="+", count=10_000)
         return {"pending": int(info["pending"]), "lag": len(unread), "last_delivered_id": last}
 
 

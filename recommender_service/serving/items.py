@@ -74,8 +74,14 @@ def _card_select() -> Select:
     )
 
 
-async def user_history(*, session: AsyncSession, user_id: int, limit: int) -> list[HistoryEntry]:
-    """The user's latest interaction per item, most recent first (at most `limit` items)."""
+@dataclass(frozen=True)
+class UserActivity:
+    history: list[HistoryEntry]  # latest interaction per item, most recent first
+    seen: np.ndarray  # every item the user has interacted with
+
+
+async def user_activity(*, session: AsyncSession, user_id: int) -> UserActivity:
+    """One indexed query, (user_id, occurred_at): a user's items, latest first."""
     rows = await session.execute(
         select(
             Interaction.item_id,
@@ -85,19 +91,9 @@ async def user_history(*, session: AsyncSession, user_id: int, limit: int) -> li
         )
         .where(Interaction.user_id == user_id)
         .order_by(Interaction.occurred_at.desc())
-        .limit(limit * 10)  # a bound on the rows read, for the heaviest users
     )
     latest: dict[int, HistoryEntry] = {}
     for row in rows:
         if row.item_id not in latest:
             latest[row.item_id] = HistoryEntry(*row)
-            if len(latest) == limit:
-                break
-    return list(latest.values())
-
-
-async def seen_item_ids(*, session: AsyncSession, user_id: int) -> np.ndarray:
-    rows = await session.scalars(
-        select(Interaction.item_id).where(Interaction.user_id == user_id).distinct()
-    )
-    return np.fromiter(rows, dtype=np.int64)
+    return UserActivity(list(latest.values()), np.fromiter(latest, dtype=np.int64))

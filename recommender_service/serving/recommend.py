@@ -19,8 +19,7 @@ from recommender_service.serving.items import (
     HistoryEntry,
     ItemFilters,
     eligible_item_ids,
-    seen_item_ids,
-    user_history,
+    user_activity,
 )
 
 HISTORY_FOR_REASONS = 20
@@ -56,8 +55,9 @@ async def recommend(
     filters: ItemFilters,
     half_life_days: float,
 ) -> tuple[Ranked, list[HistoryEntry]]:
-    history = await user_history(session=session, user_id=user_id, limit=HISTORY_FOR_REASONS)
-    seen = await seen_item_ids(session=session, user_id=user_id) if exclude_seen else None
+    activity = await user_activity(session=session, user_id=user_id)
+    history = activity.history[:HISTORY_FOR_REASONS]
+    seen = activity.seen if exclude_seen else None
     if active is not None:
         scores = active.model.scores_for_user(user_id)
         if scores is not None:

@@ -62,7 +62,7 @@ def train_config(settings: Settings, options: TrainOptions) -> Any:
     """The run's hyper-parameters: the request's, else the settings', else the ML defaults."""
     from recommender_service.ml.pipeline import TrainConfig
 
-    chosen = {
+    chosen: dict[str, Any] = {
         "model": options.model or settings.recommender_model,
         "epochs": options.epochs or settings.train_epochs,
         "batch_size": options.batch_size or settings.train_batch_size,
@@ -107,7 +107,7 @@ async def load_training_data(*, session: AsyncSession) -> tuple[Any, datetime, n
     """Interactions of active users with active items, the snapshot time, the active items."""
     from recommender_service.ml.feedback import implicit_feedback
 
-    snapshot_at = await session.scalar(select(func.transaction_timestamp()))
+    snapshot_at: datetime = await session.scalar(select(func.transaction_timestamp()))  # type: ignore[assignment]
     inactive_user = exists().where(and_(User.id == Interaction.user_id, User.is_active.is_(False)))
     rows = (
         await session.execute(
@@ -125,7 +125,7 @@ async def load_training_data(*, session: AsyncSession) -> tuple[Any, datetime, n
     items = np.fromiter(
         await session.scalars(select(Item.id).where(Item.is_active.is_(True))), dtype=np.int64
     )
-    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
     relevances = np.array([np.nan if r is None else r for r in columns[3]], dtype=np.float64)
     data = implicit_feedback(
         np.asarray(columns[0], dtype=np.int64),
