@@ -11,17 +11,20 @@ entry carries its own expiry, so a hash kept alive by newer writes never serves 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 
 CACHE_LOOKUPS = Counter("recommender_cache_lookups_total", "Result cache lookups", ["result"])
 
 PREFIX = "recommender:cache"
 GENERATION_KEY = f"{PREFIX}:gen"
+UNAVAILABLE = "unavailable"
 
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
@@ -46,8 +49,13 @@ class ResultCache:
         return f"{PREFIX}:i:{item_id}"
 
     async def get(self, scope: str, field: str) -> tuple[dict[str, Any] | None, str]:
-        """The cached value (or None) and the generation to store a fresh one under."""
-        generation, raw = await self._get(keys=[GENERATION_KEY, scope], args=[field])
+        """The cached value (or None) and the generation to store a fresh one under.
+
+        Redis down is a miss, not an error: serving goes on, computing every answer."""
+        try:
+            generation, raw = await self._get(keys=[GENERATION_KEY, scope], args=[field])
+        except (RedisError, OSError):
+            generation, raw = UNAVAILABLE, None
         generation = generation.decode() if isinstance(generation, bytes) else str(generation)
         if raw is not None:
             entry = json.loads(raw)
@@ -68,12 +76,15 @@ class ResultCache:
         *,
         ttl_seconds: int | None = None,
     ) -> None:
+        if generation == UNAVAILABLE:
+            return
         ttl = min(ttl_seconds or self.ttl_seconds, self.ttl_seconds)
         entry = json.dumps({"exp": time.time() + ttl, "value": value}, separators=(",", ":"))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(scope, f"{field}|g{generation}", entry)
             pipe.expire(scope, self.ttl_seconds)
-            await pipe.execute()
+            with contextlib.suppress(RedisError, OSError):
+                await pipe.execute()
 
     async def invalidate_user(self, user_id: int) -> None:
         await self.redis.delete(self.user_scope(user_id))

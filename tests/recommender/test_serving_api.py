@@ -314,3 +314,28 @@ async def test_health_readiness_and_metrics_answer(client: httpx.AsyncClient) ->
     assert (await client.get("/readyz")).json()["status"] == "ready"
     metrics = await client.get("/metrics")
     assert "recommender_cache_lookups_total" in metrics.text
+
+
+async def test_recommendations_are_served_while_redis_is_down(
+    database_url: str, tmp_path: Path, read_model: ReadModel
+) -> None:
+    from shared.devstack import EmbeddedRedis
+
+    own_redis = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    app = create_app(make_settings(database_url, own_redis.url, tmp_path))
+    await read_model.user(1)
+    await read_model.item(10)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            headers = {SERVICE_KEY_HEADER: SERVICE_KEY}
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://test", headers=headers
+            ) as c:
+                own_redis.stop()
+                for _ in range(2):
+                    body = await _recommend(c, 1, k=3)
+                    assert ([i["item_id"] for i in body["items"]], body["cached"]) == ([10], False)
+                assert (await c.get("/readyz")).status_code == 503
+    finally:
+        own_redis.stop()
