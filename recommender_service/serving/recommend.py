@@ -101,22 +101,41 @@ async def _personalised(
     eligible = await eligible_item_ids(session=session, filters=filters)
     best = top_k(np.asarray(scores, dtype=np.float64), _mask(item_ids, eligible, seen), k)
     known = [h for h in history if h.item_id in active.known_items]
-    by_item = {h.item_id: h for h in known}
-    candidates = np.fromiter(by_item, dtype=np.int64)
+    chosen = item_ids[best]
+    anchors = _closest_anchors(active, chosen, known)
     items = []
-    for index in best:
-        item_id = int(item_ids[index])
-        reason, anchor_id = "recommended for you", None
-        if len(candidates):
-            neighbours = active.model.similar_items(
-                item_id, 1, candidates=candidates[candidates != item_id]
-            )
-            if neighbours and neighbours[0][1] > 0:
-                anchor = by_item[int(neighbours[0][0])]
-                reason = f"because you {VERBS.get(anchor.kind, 'used')} {{anchor}}"
-                anchor_id = anchor.item_id
-        items.append(Scored(item_id, float(scores[index]), reason, anchor_id))
+    for index, item_id in zip(best, chosen, strict=True):
+        anchor = anchors.get(int(item_id))
+        reason = "recommended for you"
+        if anchor is not None:
+            reason = f"because you {VERBS.get(anchor.kind, 'used')} {{anchor}}"
+        items.append(
+            Scored(int(item_id), float(scores[index]), reason, anchor.item_id if anchor else None)
+        )
     return Ranked(items, active.version_id, None)
+
+
+def _closest_anchors(
+    active: ActiveModel, chosen: np.ndarray, known: list[HistoryEntry]
+) -> dict[int, HistoryEntry]:
+    """For each chosen item, the most similar item of the user's history (cosine > 0).
+
+    One similarity call per history item (at most HISTORY_FOR_REASONS), not per result."""
+    if not known or not len(chosen):
+        return {}
+    sims = np.full((len(known), len(chosen)), -np.inf)
+    column = {int(item_id): j for j, item_id in enumerate(chosen)}
+    for row, entry in enumerate(known):
+        for item_id, similarity in active.model.similar_items(
+            entry.item_id, len(chosen), candidates=chosen
+        ):
+            sims[row, column[int(item_id)]] = similarity
+    best_row = sims.argmax(axis=0)
+    return {
+        int(item_id): known[best_row[j]]
+        for j, item_id in enumerate(chosen)
+        if sims[best_row[j], j] > 0
+    }
 
 
 async def _similar_to_recent(

@@ -150,6 +150,10 @@ async def test_personalised_list_excludes_what_the_user_has_seen(
     assert not set(ids) & seen
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True)
+    titles = {f"{synthetic.item_matiere[i]} {i}" for i in seen}
+    explained = [i["reason"] for i in body["items"] if i["reason"] != "recommended for you"]
+    assert explained
+    assert all(r.split(" ", 3)[3] in titles for r in explained)  # "because you <verb> <title>"
     everything = await _recommend(client, user_id, k=100, exclude_seen=False)
     assert len(everything["items"]) == 24
 
