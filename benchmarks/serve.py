@@ -213,6 +213,8 @@ def main() -> int:
         "clients": args.clients,
         "seconds_per_phase": args.seconds,
         "cpu_count": os.cpu_count(),
+        # A shared machine: the load says how much of it the run actually had.
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "model": prepared,
         "results": results,
     }
@@ -221,7 +223,8 @@ def main() -> int:
     print(f"{'phase':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for phase, r in results.items():
         print(f"{phase:<26}{r['per_second']:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}{r['errors']:>8}")
-    print(f"model: {prepared}\nwritten: {args.out}")
+    print(f"model: {prepared}\nload average (1 min): {os.getloadavg()[0]:.2f}")
+    print(f"written: {args.out}")
     return 0
 
 
