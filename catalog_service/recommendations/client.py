@@ -78,10 +78,13 @@ class RecommenderClient:
             headers={SERVICE_KEY_HEADER: service_key},
             # Per-phase ceilings; the total budget is enforced around each call.
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
+            # The pool's limits belong to the transport when one is given.
+            transport=httpx.AsyncHTTPTransport(
+                retries=1,
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
             ),
-            transport=httpx.AsyncHTTPTransport(retries=1),
         )
 
     async def aclose(self) -> None:

@@ -54,7 +54,7 @@ def _filters(query: RecommendationQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _active() -> Select[tuple[Epreuve]]:
+def _active() -> Select[Epreuve]:
     return select(Epreuve).options(joinedload(Epreuve.teacher)).where(Epreuve.is_active)
 
 
@@ -74,7 +74,7 @@ async def _hydrate(
     statement = _active().where(Epreuve.id.in_(ids), *conditions)
     if exclude is not None:
         statement = statement.where(~exclude)
-    rows = {e.id: e for e in (await session.scalars(statement)).unique()}
+    rows = {e.id: e for e in (await session.scalars(statement)).all()}
     return [_item(rows[i.item_id], i.score, i.reason) for i in ranked if i.item_id in rows]
 
 
@@ -123,7 +123,7 @@ async def popular_for(
         *closeness, POPULARITY.desc(), Epreuve.avg_relevance.desc().nulls_last(), Epreuve.id.desc()
     ).limit(query.k)
     items = []
-    for epreuve in (await session.scalars(statement)).unique():
+    for epreuve in (await session.scalars(statement)).all():
         if user.filiere is not None and epreuve.filiere == user.filiere:
             where = (
                 f"{epreuve.niveau} {epreuve.filiere}"
@@ -174,7 +174,7 @@ async def content_neighbours(
         .limit(k)
     )
     items = []
-    for row in (await session.scalars(statement)).unique():
+    for row in (await session.scalars(statement)).all():
         score = 1.0 if row.matiere == epreuve.matiere else 0.5
         reason = (
             f"same matière: {row.matiere}"

@@ -70,6 +70,7 @@ def exercises(rng: random.Random, filiere: Filiere) -> tuple[str, ...]:
 
 
 def comment(rng: random.Random, quality: float) -> str:
+    pool: tuple[str, ...]
     if quality > 0.5:
         pool = COMMENTS_GOOD if rng.random() < 0.8 else COMMENTS_MIXED
     elif quality < -0.5:

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_service.auth.passwords import hash_password
@@ -260,12 +260,15 @@ async def _write_activity(
 async def _bump_counters(session: AsyncSession, counters: dict[int, list[int]]) -> None:
     if not counters:
         return
+    table = Epreuve.__table__
+    assert isinstance(table, Table)
+    # Core (not ORM) update: one executemany of the per-épreuve increments.
     statement = (
-        update(Epreuve.__table__)
-        .where(Epreuve.__table__.c.id == bindparam("target"))
+        update(table)
+        .where(table.c.id == bindparam("target"))
         .values(
-            views=Epreuve.__table__.c.views + bindparam("more_views"),
-            downloads=Epreuve.__table__.c.downloads + bindparam("more_downloads"),
+            views=table.c.views + bindparam("more_views"),
+            downloads=table.c.downloads + bindparam("more_downloads"),
         )
     )
     await session.execute(
