@@ -7,9 +7,13 @@ published. The script skips events already among the stream's last entries, whic
 idempotent: a retried script call, or a pass that appended but could not commit (a crash, a lost
 database connection), never puts an event on the stream twice.
 
-Woken by LISTEN on the outbox channel (NOTIFY is sent by the writer's commit), with a polling
-fallback. Redis or PostgreSQL down: the rows stay pending, the relay logs, backs off and retries;
-the catalog's writes never depend on Redis.
+Woken right after COMMIT by writers of this process (a session hook, see outbox.service), and by
+LISTEN on the outbox channel for writers elsewhere: each relay forwards its process's commits to
+the others as one coalesced NOTIFY, and processes without a relay (CLI tools) NOTIFY inside their
+transactions. A polling fallback covers lost notifications.
+
+Redis or PostgreSQL down: the rows stay pending, the relay logs, backs off and retries; the
+catalog's writes never depend on Redis.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog_service.outbox.models import OutboxEvent
-from catalog_service.outbox.service import NOTIFY_CHANNEL
+from catalog_service.outbox.service import NOTIFY_CHANNEL, add_commit_hook, remove_commit_hook
 from shared.events import Event
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,7 @@ end
 return ids
 """
 
+_NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
 _table = OutboxEvent.__table__
 # One statement marks the whole batch: UPDATE … FROM unnest(ids, stream_ids).
 _published = (
@@ -124,8 +129,10 @@ class OutboxRelay:
         self._script = redis.register_script(_XADD_ONCE)
         self._pass_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._notify_due = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._own_pids: set[int] = set()
         # After a failure, or at start (a previous process may have died between XADD and
         # COMMIT), look further back on the stream for events that are already there.
         self._unconfirmed = True
@@ -135,12 +142,14 @@ class OutboxRelay:
             return
         self._stopping.clear()
         self._wake.set()  # publish whatever was left pending while no relay ran
+        add_commit_hook(self._on_local_commit)
         self._tasks = [
             asyncio.create_task(self._run(), name="outbox-relay"),
             asyncio.create_task(self._listen(), name="outbox-relay-listen"),
         ]
 
     async def stop(self) -> None:
+        remove_commit_hook(self._on_local_commit)
         self._stopping.set()
         self._wake.set()
         tasks, self._tasks = self._tasks, []
@@ -293,13 +302,30 @@ class OutboxRelay:
                     await asyncio.wait_for(conn.close(), timeout=2)
 
     async def _watch(self, conn: asyncpg.Connection) -> None:
-        """Returns when the relay stops or the connection is lost."""
+        """Forwards local commits to other replicas; returns when stopping or disconnected."""
         last_ping = time.monotonic()
-        while not self._stopping.is_set() and not conn.is_closed():
-            await self._sleep(min(self._poll_interval, 1.0))
-            if time.monotonic() - last_ping >= LISTENER_PING_INTERVAL and not conn.is_closed():
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
-                last_ping = time.monotonic()
+        own_pid = conn.get_server_pid()
+        self._own_pids.add(own_pid)
+        try:
+            while not self._stopping.is_set() and not conn.is_closed():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._notify_due.wait(), min(self._poll_interval, 1.0))
+                if self._notify_due.is_set():
+                    # One NOTIFY, after the commits it covers, for any number of local writes.
+                    self._notify_due.clear()
+                    await asyncio.wait_for(conn.execute(_NOTIFY), timeout=5)
+                    last_ping = time.monotonic()
+                elif time.monotonic() - last_ping >= LISTENER_PING_INTERVAL:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
+                    last_ping = time.monotonic()
+        finally:
+            self._own_pids.discard(own_pid)
 
-    def _on_notify(self, *_: object) -> None:
+    def _on_local_commit(self) -> None:
+        """A transaction of this process committed outbox rows (called inside its COMMIT)."""
         self._wake.set()
+        self._notify_due.set()
+
+    def _on_notify(self, _conn: object, pid: int, _channel: str, _payload: str) -> None:
+        if pid not in self._own_pids:  # our own forwarded NOTIFY: already awake
+            self._wake.set()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.relay import OutboxRelay
-from catalog_service.outbox.service import record_event
+from catalog_service.outbox.service import NOTIFY_CHANNEL, record_event
 from shared.devstack import EmbeddedRedis
 from shared.events import Event, UserUpserted
 from tests.catalog.fixtures_events import (
@@ -74,7 +74,7 @@ async def test_publish_pending_returns_zero_when_nothing_is_pending(
     assert len(await stream_events(redis_client)) == 1
 
 
-async def test_notify_wakes_the_relay_long_before_the_poll_interval(
+async def test_a_local_commit_wakes_the_relay_long_before_the_poll_interval(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
 ) -> None:
     relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM, poll_interval=60)
@@ -167,8 +167,53 @@ async def test_events_already_on_the_stream_are_not_appended_twice(
     assert [row.stream_id for row in await _rows(sessions)] == [e for e, _ in entries]
 
 
-async def test_relay_listens_again_after_its_connection_is_killed(
+async def test_a_notify_from_another_process_wakes_the_relay(
+    engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM, poll_interval=60)
+    await relay.start()
+    try:
+        await _wait_listening(engine)
+        await _external_write(engine, 7)
+        latency = await wait_until(_stream_has(redis_client, 1), limit=5)
+    finally:
+        await relay.stop()
+    assert latency < 0.5
+
+
+async def test_local_commits_are_forwarded_to_other_replicas_as_one_notify(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], redis_client: aioredis.Redis
+) -> None:
+    relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM, poll_interval=60)
+    received: asyncio.Queue[int] = asyncio.Queue()
+    other = await _connect(engine)  # stands for another replica's relay
+    await other.add_listener(NOTIFY_CHANNEL, lambda _c, pid, _ch, _p: received.put_nowait(pid))
+    await relay.start()
+    try:
+        relay_pid = await _wait_listening(engine)
+        await _write(sessions, [1, 2, 3])
+        assert await asyncio.wait_for(received.get(), timeout=2) == relay_pid
+        await wait_until(_stream_has(redis_client, 3))
+    finally:
+        await relay.stop()
+        await other.close()
+
+
+async def test_record_event_notifies_in_its_transaction_when_no_relay_runs_here(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    received: asyncio.Queue[int] = asyncio.Queue()
+    listener = await _connect(engine)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda _c, pid, _ch, _p: received.put_nowait(pid))
+    try:
+        await _write(sessions, [1])
+        await asyncio.wait_for(received.get(), timeout=2)
+    finally:
+        await listener.close()
+
+
+async def test_relay_listens_again_after_its_connection_is_killed(
+    engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> None:
     relay = OutboxRelay(engine=engine, redis=redis_client, stream=STREAM, poll_interval=60)
     await relay.start()
@@ -177,7 +222,7 @@ async def test_relay_listens_again_after_its_connection_is_killed(
         await _admin_fetch(engine, "SELECT pg_terminate_backend($1)", first)
         second = await _wait_listening(engine, other_than=first)
         assert second != first
-        await _write(sessions, [7])
+        await _external_write(engine, 7)
         assert await wait_until(_stream_has(redis_client, 1), limit=5) < 0.5
     finally:
         await relay.stop()
@@ -221,9 +266,28 @@ async def _none_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
     return await pending_count(sessions) == 0
 
 
-async def _admin_fetch(engine: AsyncEngine, query: str, *params: object) -> list[asyncpg.Record]:
+async def _connect(engine: AsyncEngine) -> asyncpg.Connection:
     connect_args, connect_kwargs = engine.dialect.create_connect_args(engine.url)
-    conn = await asyncpg.connect(*connect_args, **connect_kwargs)
+    return await asyncpg.connect(*connect_args, **connect_kwargs)
+
+
+async def _external_write(engine: AsyncEngine, user_id: int) -> None:
+    """An outbox row written by a process without a relay: NOTIFY inside its transaction."""
+    conn = await _connect(engine)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO catalog.outbox_event (event_id, type, occurred_at, schema_version, "
+                "payload) VALUES (gen_random_uuid(), 'user.upserted', now(), 1, $1::jsonb)",
+                f'{{"id": {user_id}}}',
+            )
+            await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    finally:
+        await conn.close()
+
+
+async def _admin_fetch(engine: AsyncEngine, query: str, *params: object) -> list[asyncpg.Record]:
+    conn = await _connect(engine)
     try:
         return await conn.fetch(query, *params)
     finally:
