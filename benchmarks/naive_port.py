@@ -153,10 +153,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-batches", type=int, default=None, help="cut naive epochs short")
+    p.add_argument("--threads", type=int, default=1, help="torch threads, for both pipelines")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     data = load(args.dataset, seed=args.seed)
-    config = TrainConfig(epochs=args.epochs, seed=args.seed, confidence_weighting=False)
+    config = TrainConfig(epochs=args.epochs, seed=args.seed, threads=args.threads)
     naive_model, naive_hist = train_naive(
         data, epochs=args.epochs, seed=args.seed, max_batches=args.max_batches
     )

@@ -26,7 +26,7 @@ class TrainConfig:
     eval_k: int = 10
     num_eval_negatives: int = 99
     refit_full: bool = True  # after model selection, retrain on every interaction to serve
-    threads: int | None = None
+    threads: int | None = 1  # one: spinning OpenMP threads collapse on a busy CPU (BENCHMARKS)
     lr_decay: float = 0.5  # ReduceLROnPlateau factor on validation NDCG
     lr_patience: int = 2
     min_lr: float = 1e-5

@@ -56,7 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--pretrain", action="store_true", help="NeuMF: pre-train GMF and MLP first")
     p.add_argument("--pretrain-epochs", type=int, default=d.pretrain_epochs)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads")
     p.add_argument("--knn-neighbours", type=int, default=0, help="item-kNN: 0 = all items")
     p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
     p.add_argument("--plot", type=Path, default=None, help="PNG of HR@10/NDCG@10 per epoch")
