@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import torch
+
+        # Scoring is small matrix work: extra intra-op threads only add stalls on a busy host.
+        torch.set_num_threads(settings.torch_threads)
         engine = make_engine(settings.database_url)
         sessionmaker = make_sessionmaker(engine)
         redis = aioredis.from_url(settings.redis_url, decode_responses=True)
