@@ -247,7 +247,8 @@ async def _measure(args: argparse.Namespace, env: dict[str, str]) -> dict[str, A
             results["consumed_after_seed_seconds"] = round(
                 await _until(consumed, 300, "recommender consumed the seed"), 1
             )
-            trained = await service.post("/v1/models/train", json={"epochs": args.epochs})
+            body = {"epochs": args.epochs, "batch_size": args.batch_size, "embedding_dim": 32}
+            trained = await service.post("/v1/models/train", json=body)
             version = trained.json()["run_id"]
 
             async def served() -> bool:
@@ -301,7 +302,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per measured phase")
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs")
+    parser.add_argument("--batch-size", type=int, default=512, help="training batch size")
     parser.add_argument("--samples", type=int, default=20, help="freshness measurements")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="epreuves-bench-e2e-"))
@@ -321,7 +323,6 @@ def main() -> int:
                 "RECOMMENDER_URL": f"http://127.0.0.1:{recommender_port}",
                 "LOG_LEVEL": "WARNING",
                 "AUTO_RETRAIN_ENABLED": "false",
-                "BOOTSTRAP_ENABLED": "false",
             }
             Path(env["DATA_DIR"]).mkdir(parents=True)
             env["CATALOG_URL"] = f"http://127.0.0.1:{env['CATALOG_PORT']}"
