@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,8 @@ NOTIFY_CHANNEL = "catalog_outbox"
 _ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox order per user"
 _WAKE_PENDING = "outbox_wake_pending"  # session.info: wake the relays at this commit
 _HOOKED = "outbox_hooked"  # session.info: the session's commit listeners are in place
+
+_table = OutboxEvent.__table__
 
 # Relays running in this process (OutboxRelay.start/stop register them).
 _local_relays: set[Callable[[], None]] = set()
@@ -33,22 +35,25 @@ async def record_event(
     """Adds the event for `payload` to the session's transaction and wakes the relay on commit.
 
     `ordering_key` (a user id) serialises that user's concurrent writers until commit, so their
-    outbox ids, and therefore the stream, follow commit order per user.
+    outbox ids, and therefore the stream, follow commit order per user. Returns the row as
+    written (not attached to the session).
     """
-    if ordering_key is not None:
-        await session.execute(
-            select(func.pg_advisory_xact_lock(_ORDER_LOCK_SPACE, ordering_key % 2**31))
-        )
     event_ = Event.of(payload)
-    row = OutboxEvent(
-        event_id=event_.event_id,
-        type=event_.type.value,
-        occurred_at=event_.occurred_at,
-        schema_version=event_.schema_version,
-        payload=event_.payload,
-    )
-    session.add(row)
-    await session.flush()
+    values = {
+        "event_id": event_.event_id,
+        "type": event_.type.value,
+        "occurred_at": event_.occurred_at,
+        "schema_version": event_.schema_version,
+        "payload": event_.payload,
+    }
+    # One statement on the hot path (Core, no unit-of-work flush). The lock is in the source
+    # row's filter, so it is held before the insert draws the row's id from the sequence.
+    source = select(*(literal(value, _table.c[name].type) for name, value in values.items()))
+    if ordering_key is not None:
+        lock = func.pg_advisory_xact_lock(_ORDER_LOCK_SPACE, ordering_key % 2**31)
+        source = source.where(lock.is_not(None))
+    statement = insert(_table).from_select(list(values), source).returning(_table.c.id)
+    row_id = (await session.execute(statement)).scalar_one()
     if _local_relays:
         # The relay of this process is woken right after COMMIT and sends other replicas one
         # coalesced NOTIFY: a NOTIFY inside every write would serialise all commits on
@@ -56,7 +61,7 @@ async def record_event(
         _wake_after_commit(session.sync_session)
     else:
         await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
-    return row
+    return OutboxEvent(id=row_id, **values)
 
 
 def _wake_after_commit(session: Session) -> None:

@@ -212,6 +212,22 @@ async def test_record_event_notifies_in_its_transaction_when_no_relay_runs_here(
         await listener.close()
 
 
+async def test_record_event_holds_the_users_order_lock_until_commit(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND classid = $1 AND objid = $2 AND objsubid = 2"
+    )
+    async with sessions() as session:
+        await record_event(session=session, payload=UserUpserted(id=42), ordering_key=42)
+        held = await _admin_fetch(engine, query, 0x0B0C, 42)
+        await session.commit()
+    after = await _admin_fetch(engine, query, 0x0B0C, 42)
+
+    assert [held[0][0], after[0][0]] == [1, 0]
+
+
 async def test_relay_listens_again_after_its_connection_is_killed(
     engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> None:
