@@ -3,6 +3,7 @@
 python -m recommender_service serve
 python -m recommender_service consume
 python -m recommender_service train [--model neumf] [--epochs 30] [--if-missing] [--plot PATH]
+                                   [--sync-timeout SECONDS]
 python -m recommender_service evaluate …   (offline evaluation, see its --help)
 python -m recommender_service migrate
 """
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         "--if-missing", action="store_true", help="train only when no version is active"
     )
     train.add_argument("--plot", type=Path, default=None, help="PNG of the training curves")
+    train.add_argument(
+        "--sync-timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for the read model to catch up with the stream before training",
+    )
     return parser
 
 
@@ -114,7 +121,12 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
         if args.if_missing and active is not None:
             print(f"version {active.id} is active; nothing to do (--if-missing)")
             return 0
-        applied = await sync_once(settings, redis=redis, sessionmaker=sessionmaker)
+        # The first model must see all the data: wait until the stream is applied (by this
+        # process or by a serving replica's consumer).
+        applied = await sync_once(
+            settings, redis=redis, sessionmaker=sessionmaker, timeout_seconds=args.sync_timeout,
+            progress=lambda line: print(line, flush=True),
+        )  # fmt: skip
         print(f"read model synced ({applied} new stream entries)")
         options = jobs.TrainOptions(
             model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

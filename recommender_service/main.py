@@ -90,9 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             stop.set()
             await runs.close()
-            for task in tasks:  # a short grace, then cancel: unacked entries are redelivered
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=1.0)
+            # One short grace for all, then cancel: unacked entries are redelivered.
+            _, late = await asyncio.wait(tasks, timeout=1.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await redis.aclose()
             await engine.dispose()
 

@@ -4,7 +4,9 @@ Used when the read model is empty (a new replica set joining an existing catalog
 stream no longer holds what the group missed (trimmed past its last delivered entry). The
 stream's last id is noted *before* the export: every entry up to it describes a change already
 committed in the catalog, hence already in the export, so a group created (or moved) there loses
-nothing; entries after it overlap with the export and idempotency absorbs them.
+nothing; entries after it overlap with the export and idempotency absorbs them. The group must
+not be created before this decision (at `0` it would replay the whole stream after the export):
+`runner.position_group` orders the two, under a Redis lock shared by the replicas.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pydantic import ValidationError
 from redis.exceptions import ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from recommender_service.readmodel.service import apply_payload, is_empty
+from recommender_service.readmodel.bulk import Applied, apply_batch
+from recommender_service.readmodel.service import is_empty
 from shared.events import (
     EpreuveUpserted,
     EvaluationUpserted,
@@ -94,16 +97,17 @@ async def bootstrap(
 ) -> dict[str, int]:
     """Imports the catalog's export, then positions the group; returns rows read per resource."""
     high_water = await _last_entry_id(redis, stream)
-    trimmed = await stream_gap(redis, stream=stream, group=group)
     imported = {}
     for resource, model, required in EXPORTS:
         imported[resource] = await _import(
             client, sessionmaker, resource, model, required, service_key, page_size
         )
+    # Forward only: entries up to the high-water mark are in the export, so skipping them loses
+    # nothing, whether the group was behind a trim or simply never consumed them.
     info = await _group_info(redis, stream, group)
     if info is None:
         await redis.xgroup_create(stream, group, id=high_water, mkstream=True)
-    elif trimmed:
+    elif _id_tuple(info["last-delivered-id"]) < _id_tuple(high_water):
         await redis.xgroup_setid(stream, group, id=high_water)
     log.info("bootstrap: imported %s; group %s from %s", imported, group, high_water)
     return imported
@@ -137,16 +141,17 @@ async def _import(
         if response.status_code != 200:
             raise BootstrapError(f"catalog export {resource}: HTTP {response.status_code}")
         page = response.json()
+        rows = []
+        for raw in page["items"]:
+            try:
+                payload = model.model_validate(raw)
+            except ValidationError as exc:
+                log.warning("bootstrap: skipping bad %s row %s: %s", resource, raw, exc)
+                continue
+            rows.append(Applied(payload, _parse_time(raw.get("updated_at")) or stamp))
         async with sessionmaker() as session, session.begin():
-            for raw in page["items"]:
-                try:
-                    payload = model.model_validate(raw)
-                except ValidationError as exc:
-                    log.warning("bootstrap: skipping bad %s row %s: %s", resource, raw, exc)
-                    continue
-                at = _parse_time(raw.get("updated_at")) or stamp
-                await apply_payload(session, payload, at=at)
-                count += 1
+            await apply_batch(session, rows)
+        count += len(rows)
         after_id = page.get("next_after_id")
     return count
 

@@ -1,5 +1,11 @@
 """Wiring the consumer: the background task of the service, `consume` alone, and the one-shot
-sync before a CLI training run."""
+sync before a CLI training run.
+
+Start-up order matters (DESIGN §3, "Bootstrap"): first decide whether the history must come from
+the catalog's export, then create the group, at the stream's end as the export saw it when
+bootstrapping, at `0` otherwise. Several replicas (and the CLI) may start at once: the decision is
+taken under a Redis lock, and the others wait for it before they consume.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import redis.asyncio as aioredis
@@ -15,10 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recommender_service.config import Settings
 from recommender_service.consumer.bootstrap import BootstrapError, bootstrap, needs_bootstrap
 from recommender_service.consumer.stream import OnChange, StreamConsumer
+from recommender_service.training.lock import TrainingLock
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_RETRY_SECONDS = 15.0
+BOOTSTRAP_LOCK_TTL_MS = 30_000  # renewed while held; a crashed holder frees it this fast
+LOCK_POLL_SECONDS = 0.2
 
 
 def make_consumer(
@@ -90,25 +100,82 @@ async def try_bootstrap(
                 await asyncio.sleep(1.0)
 
 
+async def position_group(
+    consumer: StreamConsumer,
+    settings: Settings,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    wait_seconds: float = 0.0,
+) -> bool:
+    """Bootstraps if needed, then makes sure the group exists; True if the bootstrap failed.
+
+    On failure the group follows the stream from its start meanwhile (what it holds is better
+    than nothing) and the caller retries the bootstrap later.
+    """
+    if not settings.bootstrap_enabled:
+        await consumer.ensure_group("0")
+        return False
+    key = f"recommender:bootstrap:{settings.events_stream}:{settings.consumer_group}"
+    lock = TrainingLock(consumer.redis, ttl_ms=BOOTSTRAP_LOCK_TTL_MS, key=key)
+    # Another replica is deciding: wait, its outcome counts here too (polled: the lock may
+    # also go by expiry, which nothing announces).
+    while not await lock.acquire():  # noqa: ASYNC110
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+    try:
+        if not await bootstrap_needed(settings, redis=consumer.redis, sessionmaker=sessionmaker):
+            await consumer.ensure_group("0")
+            return False
+        try:
+            await try_bootstrap(
+                settings,
+                redis=consumer.redis,
+                sessionmaker=sessionmaker,
+                wait_seconds=wait_seconds,
+                check=False,
+            )
+        except BootstrapError as exc:
+            log.warning("bootstrap failed (%s); following the stream meanwhile", exc)
+            await consumer.ensure_group("0")
+            return True
+        return False
+    finally:
+        await lock.release()
+
+
 async def sync_once(
     settings: Settings,
     *,
     redis: aioredis.Redis,
     sessionmaker: async_sessionmaker[AsyncSession],
+    timeout_seconds: float = 180.0,
+    progress: Callable[[str], None] = print,
 ) -> int:
-    """Bootstrap when needed, then drain the stream once: the read model is up to date."""
-    try:
-        await try_bootstrap(
-            settings,
-            redis=redis,
-            sessionmaker=sessionmaker,
-            wait_seconds=settings.bootstrap_timeout_seconds,
-        )
-    except BootstrapError as exc:
-        log.warning("bootstrap failed (%s); training on what the stream holds", exc)
+    """Bootstrap when needed, then consume until the group has nothing unread or pending (other
+    replicas may be applying entries too), or `timeout_seconds` pass; returns entries applied
+    here."""
     consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker)
-    await consumer.ensure_group()
-    return await consumer.drain()
+    if await position_group(
+        consumer, settings, sessionmaker=sessionmaker,
+        wait_seconds=settings.bootstrap_timeout_seconds,
+    ):  # fmt: skip
+        log.warning("training on what the stream holds")
+    applied = 0
+    start = time.monotonic()
+    last_report = start
+    while True:
+        applied += await consumer.drain()
+        lag = await consumer.lag()
+        left = int(lag["pending"] or 0) + int(lag["lag"] or 0)
+        if left == 0:
+            return applied
+        now = time.monotonic()
+        if now - start >= timeout_seconds:
+            progress(f"read model still {left} stream entries behind after {timeout_seconds:.0f}s")
+            return applied
+        if now - last_report >= 2.0:
+            progress(f"read model catching up: {left} stream entries left")
+            last_report = now
+        await asyncio.sleep(0.2)
 
 
 async def run_forever(
@@ -118,17 +185,28 @@ async def run_forever(
     sessionmaker: async_sessionmaker[AsyncSession],
     stop: asyncio.Event,
 ) -> None:
-    """Bootstrap (retried in the background until it succeeds), and consume until `stop`.
-
-    The need is judged before consuming starts: once events flow the read model is no longer
-    empty, yet the history before them would still be missing.
-    """
-    pending_bootstrap = settings.bootstrap_enabled
-    with contextlib.suppress(Exception):
-        pending_bootstrap = pending_bootstrap and await bootstrap_needed(
-            settings, redis=consumer.redis, sessionmaker=sessionmaker
-        )
-    next_try = 0.0
+    """Position the group (bootstrapping first when needed), then consume until `stop`; a failed
+    bootstrap is retried in the background meanwhile."""
+    pending_bootstrap = False
+    while not stop.is_set():  # Redis or PostgreSQL may still be starting
+        try:
+            pending_bootstrap = await _until_stopped(
+                position_group(
+                    consumer,
+                    settings,
+                    sessionmaker=sessionmaker,
+                    wait_seconds=settings.bootstrap_timeout_seconds,
+                ),
+                stop,
+            )
+            break
+        except Exception as exc:
+            log.warning("consumer: cannot position the group yet (%s); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    if stop.is_set():
+        return
+    next_try = time.monotonic() + BOOTSTRAP_RETRY_SECONDS
     consume = asyncio.create_task(consumer.run(stop))
     try:
         while pending_bootstrap and not stop.is_set():
@@ -148,3 +226,19 @@ async def run_forever(
         consume.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await consume
+
+
+async def _until_stopped(work: Awaitable[bool], stop: asyncio.Event) -> bool:
+    """`work`'s result, or False once `stop` is set (the work is cancelled then)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    return task.result()

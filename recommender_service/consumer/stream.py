@@ -1,10 +1,13 @@
 """The consumer group reader (DESIGN §3).
 
-Each entry is applied in its own transaction and acknowledged only after the commit, so a crash
-between the two redelivers it (and idempotency makes the replay harmless). Entries left pending
-longer than `claim_idle_ms` (a crashed replica's, or one that failed here) are taken over with
-XAUTOCLAIM, which counts deliveries; after `max_deliveries` failed attempts an entry moves to the
-dead-letter stream `<stream>.dead`. Malformed entries go there at once: retrying cannot fix them.
+A read batch is applied in one transaction (bulk statements, see `readmodel.bulk`) and
+acknowledged with one XACK only after the commit, so a crash between the two redelivers it (and
+idempotency makes the replay harmless). If the batch fails, its entries are retried one by one,
+each in its own transaction, so that one bad entry fails alone and the others go through.
+Entries left pending longer than `claim_idle_ms` (a crashed replica's, or one that failed here)
+are taken over with XAUTOCLAIM, which counts deliveries; after `max_deliveries` failed attempts
+an entry moves to the dead-letter stream `<stream>.dead`. Malformed entries go there at once:
+retrying cannot fix them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +25,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recommender_service.readmodel.bulk import Applied, apply_batch
 from recommender_service.readmodel.service import Change, apply_event
 from shared.events import Event, InvalidEvent
 
@@ -91,9 +95,8 @@ class StreamConsumer:
             block=self.block_ms if block else None,
         )
         for _stream, entries in response or []:
-            for entry_id, fields in entries:
-                await self._handle(entry_id, fields)
-                handled += 1
+            await self._handle_batch(entries)
+            handled += len(entries)
         return handled
 
     async def drain(self) -> int:
@@ -104,25 +107,27 @@ class StreamConsumer:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        """The background loop: survives Redis or database outages by retrying."""
-        await self._retrying(self.ensure_group, stop)
+        """The background loop: survives Redis or database outages by retrying.
+
+        The group must exist (positioned by `runner.position_group`); if Redis lost it (a
+        restart without persistence), it is recreated at the start of what the stream holds.
+        """
         while not stop.is_set():
             try:
                 await self.run_once()
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    log.warning("consumer: redis error (%s); retrying", exc)
+                    await _sleep_or_stop(stop, 1.0)
+                    continue
+                log.warning("consumer: group %s is gone; recreating it", self.group)
+                with contextlib.suppress(RedisError, OSError):
+                    await self.ensure_group()
             except (RedisError, OSError) as exc:
                 log.warning("consumer: redis unavailable (%s); retrying", exc)
                 await _sleep_or_stop(stop, 1.0)
             except Exception:
                 log.exception("consumer: unexpected error; retrying")
-                await _sleep_or_stop(stop, 1.0)
-
-    async def _retrying(self, step: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await step()
-                return
-            except (RedisError, OSError) as exc:
-                log.warning("consumer: redis unavailable (%s); retrying", exc)
                 await _sleep_or_stop(stop, 1.0)
 
     async def _reclaim(self) -> int:
@@ -135,15 +140,52 @@ class StreamConsumer:
             count=self.batch,
         )
         self._claim_cursor, entries = result[0], result[1]
-        handled = 0
+        live = []
         for entry_id, fields in entries:
             if fields is None:  # trimmed away while pending: nothing left to apply
                 await self.redis.xack(self.stream, self.group, entry_id)
                 continue
-            self.stats.claimed += 1
-            await self._handle(entry_id, fields)
-            handled += 1
-        return handled
+            live.append((entry_id, fields))
+        self.stats.claimed += len(live)
+        await self._handle_batch(live)
+        return len(live)
+
+    async def _handle_batch(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """One transaction and one XACK for the batch; one by one if the batch fails."""
+        valid: list[tuple[str, dict[str, str], Applied]] = []
+        for entry_id, fields in entries:
+            try:
+                event = Event.from_fields(fields)
+                payload = event.parsed()
+            except InvalidEvent as exc:
+                await self._dead_letter(entry_id, fields, f"invalid: {exc}")
+                continue
+            valid.append((entry_id, fields, Applied(payload, event.occurred_at, event.event_id)))
+        if len(valid) == 1:
+            await self._handle(valid[0][0], valid[0][1])
+            return
+        if not valid:
+            return
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                changes = await apply_batch(session, [applied for _, _, applied in valid])
+        except Exception as exc:
+            log.warning("consumer: batch of %d failed (%s); one by one", len(valid), exc)
+            for entry_id, fields, _ in valid:
+                await self._handle(entry_id, fields)
+            return
+        await self.redis.xack(self.stream, self.group, *(entry_id for entry_id, _, _ in valid))
+        self.stats.applied += len(valid)
+        self.stats.last_entry_id = valid[-1][0]
+        EVENTS.labels("applied").inc(len(valid))
+        await self._notify(changes)
+
+    async def _notify(self, changes: Iterable[Change]) -> None:
+        if self.on_change is None:
+            return
+        for change in changes:  # a cache miss costs less than a lost event: errors are ignored
+            with contextlib.suppress(RedisError, OSError):
+                await self.on_change(change)
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -165,9 +207,7 @@ class StreamConsumer:
         self.stats.applied += 1
         self.stats.last_entry_id = entry_id
         EVENTS.labels("applied").inc()
-        if self.on_change is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self.on_change(change)
+        await self._notify([change])
 
     async def _deliveries(self, entry_id: str) -> int:
         pending = await self.redis.xpending_range(

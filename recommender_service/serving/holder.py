@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from prometheus_client import Gauge
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -87,7 +88,8 @@ class ModelHolder:
             try:
                 await pubsub.subscribe(registry.ACTIVE_CHANNEL)
                 while not stop.is_set():
-                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=poll_seconds)
+                    if not await _message_or_stop(pubsub, stop, poll_seconds):
+                        return
                     pointer = await registry.read_pointer(redis)
                     if pointer is None or pointer != self.version_id:
                         await self.refresh(sessionmaker)
@@ -100,6 +102,21 @@ class ModelHolder:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+async def _message_or_stop(pubsub: PubSub, stop: asyncio.Event, seconds: float) -> bool:
+    """Waits up to `seconds` for a message; False as soon as `stop` is set (shutdown must not
+    wait out the poll interval)."""
+    message = asyncio.create_task(
+        pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
+    )
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({message, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (message, stopped):
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await message
+    return not stop.is_set()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
