@@ -2,8 +2,10 @@
 
 Every call has one total time budget (`asyncio.timeout`, not httpx's per-phase timeouts), goes
 through the circuit breaker, and fails in one way only, `RecommenderUnavailable`, so that the
-caller answers with its fallback. All calls are GETs, so the transport retries once on a
-connection error (nothing reached the server); a read timeout is never retried.
+caller answers with its fallback. The transport retries once on a connection error only
+(nothing reached the server, so even the admin POSTs are safe); a read timeout is never retried.
+`call_json` serves the admin proxies: the raw JSON body, and the recommender's own 4xx answers
+as `RecommenderRejected` (a healthy answer for the breaker).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 CALLS = Counter(
     "catalog_recommender_calls_total",
-    "Calls to the recommender by outcome (ok, not_found, error, timeout, unreachable, open)",
+    "Calls to the recommender by outcome "
+    "(ok, not_found, rejected, error, timeout, unreachable, open)",
     ["outcome"],
 )
 CALL_LATENCY = Histogram(
@@ -55,6 +58,16 @@ class RecommenderUnavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RecommenderRejected(Exception):
+    """The recommender answered 4xx to the request itself: its status, code and message."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status_code} {code}: {message}")
+        self.status_code = status_code
+        self.code = code
+        self.message = message
 
 
 class ItemUnknown(Exception):
@@ -98,22 +111,73 @@ class RecommenderClient:
     async def similar_items(self, item_id: int, *, k: int) -> RecommenderAnswer:
         return await self._get(f"/v1/items/{item_id}/similar", {"k": k})
 
-    async def _get(self, path: str, params: dict[str, Any]) -> RecommenderAnswer:
+    async def call_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """The decoded JSON body of a 2xx answer; `RecommenderRejected` on a 4xx (other than
+        to our credential), `RecommenderUnavailable` on anything else."""
+        response = await self._send(method, path, params=params, json=json, timeout_s=timeout_s)
+        status = response.status_code
+        if 400 <= status < 500 and status not in (401, 403):
+            self.breaker.record_success()
+            CALLS.labels("rejected").inc()
+            try:
+                body = response.json()
+                code, message = str(body["code"]), str(body["message"])
+            except (ValueError, KeyError, TypeError):
+                code, message = f"http_{status}", response.text[:200]
+            raise RecommenderRejected(status, code, message)
+        if not 200 <= status < 300:
+            self._failed("error", None)
+            if status in (401, 403):
+                logger.error("the recommender refused our SERVICE_API_KEY (%s)", status)
+            raise RecommenderUnavailable(f"HTTP {status}")
+        try:
+            body = response.json()
+        except ValueError:
+            self._failed("error", None)
+            raise RecommenderUnavailable("malformed answer") from None
+        self.breaker.record_success()
+        CALLS.labels("ok").inc()
+        return body
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        timeout_s: float | None = None,
+    ) -> httpx.Response:
         if not self.breaker.allow():
             CALLS.labels("open").inc()
             raise RecommenderUnavailable("circuit open")
+        budget = timeout_s or self.timeout_s
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                response = await self._http.get(path, params=params)
+            async with asyncio.timeout(budget):
+                response = await self._http.request(
+                    method, path, params=params, json=json, timeout=budget
+                )
         except TimeoutError:
             self._failed("timeout", started)
-            raise RecommenderUnavailable(f"no answer within {self.timeout_s:g} s") from None
+            raise RecommenderUnavailable(f"no answer within {budget:g} s") from None
         except httpx.HTTPError as exc:
             self._failed("unreachable", started)
             raise RecommenderUnavailable(f"{type(exc).__name__}: {exc}") from None
         CALL_LATENCY.observe(loop.time() - started)
+        return response
+
+    async def _get(self, path: str, params: dict[str, Any]) -> RecommenderAnswer:
+        response = await self._send("GET", path, params=params)
         if response.status_code == 404:
             self.breaker.record_success()
             CALLS.labels("not_found").inc()
