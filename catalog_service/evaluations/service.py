@@ -7,7 +7,7 @@ committed rating: averages and count are always those of the rows, never a Pytho
 read-modify-write.
 """
 
-from sqlalchemy import Float, func, literal, literal_column, select, update
+from sqlalchemy import Boolean, Float, func, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,21 +45,21 @@ async def upsert(
     )
     if locked is None:
         raise _not_found(epreuve_id)
-    statement = insert(Evaluation).values(
+    values = insert(Evaluation).values(
         user_id=user.id, epreuve_id=epreuve_id, difficulty=data.difficulty, relevance=data.relevance
     )
-    statement = statement.on_conflict_do_update(
+    statement = values.on_conflict_do_update(
         index_elements=[Evaluation.user_id, Evaluation.epreuve_id],
         set_={
-            "difficulty": statement.excluded.difficulty,
-            "relevance": statement.excluded.relevance,
+            "difficulty": values.excluded.difficulty,
+            "relevance": values.excluded.relevance,
             "updated_at": func.now(),
         },
     ).returning(
         Evaluation.created_at,
         Evaluation.updated_at,
         # xmax is 0 on a freshly inserted row version, non-zero on an updated one.
-        literal_column("xmax = 0").label("created"),
+        literal_column("xmax = 0", Boolean).label("created"),
     )
     row = (await session.execute(statement)).one()
     aggregates = await _recompute(session=session, epreuve_id=epreuve_id)

@@ -24,12 +24,12 @@ import logging
 import time
 import zlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client import Counter
-from sqlalchemy import BigInteger, Text, bindparam, delete, func, select, update
+from sqlalchemy import BigInteger, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -91,7 +91,7 @@ return ids
 """
 
 _NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
-_table = OutboxEvent.__table__
+_table = cast(Table, OutboxEvent.__table__)
 # One statement marks the whole batch: UPDATE … FROM unnest(ids, stream_ids).
 _published = (
     func.unnest(

@@ -1,8 +1,9 @@
 """Writing events into the outbox, inside the caller's transaction (never a dual write)."""
 
 from collections.abc import Callable
+from typing import cast
 
-from sqlalchemy import event, func, insert, literal, select
+from sqlalchemy import Table, event, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -15,7 +16,7 @@ _ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox or
 _WAKE_PENDING = "outbox_wake_pending"  # session.info: wake the relays at this commit
 _HOOKED = "outbox_hooked"  # session.info: the session's commit listeners are in place
 
-_table = OutboxEvent.__table__
+_table = cast(Table, OutboxEvent.__table__)
 
 # Relays running in this process (OutboxRelay.start/stop register them).
 _local_relays: set[Callable[[], None]] = set()
