@@ -75,14 +75,20 @@ async def try_bootstrap(
     sessionmaker: async_sessionmaker[AsyncSession],
     wait_seconds: float = 0.0,
     check: bool = True,
+    catalog: httpx.AsyncClient | None = None,
 ) -> dict[str, int] | None:
-    """Bootstraps if needed; None when not needed. Retries an unreachable catalog for a while."""
+    """Bootstraps if needed; None when not needed. Retries an unreachable catalog for a while.
+
+    `catalog`: a client for the catalog's API (default: one on `settings.catalog_url`)."""
     if not settings.bootstrap_enabled:
         return None
     if check and not await bootstrap_needed(settings, redis=redis, sessionmaker=sessionmaker):
         return None
     deadline = time.monotonic() + wait_seconds
-    async with httpx.AsyncClient(base_url=settings.catalog_url, timeout=30.0) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        client = catalog or await stack.enter_async_context(
+            httpx.AsyncClient(base_url=settings.catalog_url, timeout=30.0)
+        )
         while True:
             try:
                 return await bootstrap(
@@ -106,6 +112,7 @@ async def position_group(
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
     wait_seconds: float = 0.0,
+    catalog: httpx.AsyncClient | None = None,
 ) -> bool:
     """Bootstraps if needed, then makes sure the group exists; True if the bootstrap failed.
 
@@ -132,6 +139,7 @@ async def position_group(
                 sessionmaker=sessionmaker,
                 wait_seconds=wait_seconds,
                 check=False,
+                catalog=catalog,
             )
         except BootstrapError as exc:
             log.warning("bootstrap failed (%s); following the stream meanwhile", exc)
@@ -149,6 +157,7 @@ async def sync_once(
     sessionmaker: async_sessionmaker[AsyncSession],
     timeout_seconds: float = 180.0,
     progress: Callable[[str], None] = print,
+    catalog: httpx.AsyncClient | None = None,
 ) -> int:
     """Bootstrap when needed, then consume until the group has nothing unread or pending (other
     replicas may be applying entries too), or `timeout_seconds` pass; returns entries applied
@@ -156,7 +165,7 @@ async def sync_once(
     consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker)
     if await position_group(
         consumer, settings, sessionmaker=sessionmaker,
-        wait_seconds=settings.bootstrap_timeout_seconds,
+        wait_seconds=settings.bootstrap_timeout_seconds, catalog=catalog,
     ):  # fmt: skip
         log.warning("training on what the stream holds")
     applied = 0
@@ -184,6 +193,7 @@ async def run_forever(
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
     stop: asyncio.Event,
+    catalog: httpx.AsyncClient | None = None,
 ) -> None:
     """Position the group (bootstrapping first when needed), then consume until `stop`; a failed
     bootstrap is retried in the background meanwhile."""
@@ -196,6 +206,7 @@ async def run_forever(
                     settings,
                     sessionmaker=sessionmaker,
                     wait_seconds=settings.bootstrap_timeout_seconds,
+                    catalog=catalog,
                 ),
                 stop,
             )
@@ -213,8 +224,9 @@ async def run_forever(
             if time.monotonic() >= next_try:
                 try:
                     await try_bootstrap(
-                        settings, redis=consumer.redis, sessionmaker=sessionmaker, check=False
-                    )
+                        settings, redis=consumer.redis, sessionmaker=sessionmaker, check=False,
+                        catalog=catalog,
+                    )  # fmt: skip
                     pending_bootstrap = False
                 except Exception as exc:
                     log.warning("bootstrap failed (%s); retrying", exc)

@@ -6,7 +6,9 @@ interactions), then the recommender imports the history and positions its consum
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,6 +28,7 @@ from recommender_service.config import Settings
 from recommender_service.consumer.bootstrap import bootstrap, needs_bootstrap, stream_gap
 from recommender_service.consumer.runner import make_consumer
 from recommender_service.readmodel.models import Interaction, Item, User
+from recommender_service.readmodel.service import apply_payload
 from shared.enums import Filiere, InteractionKind, Niveau, Role
 from shared.events import InteractionCreated, UserUpserted
 from tests.recommender.conftest import SERVICE_KEY, STREAM, publish
@@ -199,3 +202,103 @@ async def test_a_wrong_service_key_fails_the_bootstrap(
             client=catalog_client, sessionmaker=sessionmaker, redis=redis, stream=STREAM,
             group="recommender", service_key="wrong",
         )  # fmt: skip
+
+
+def _fresh(settings: Settings) -> Settings:
+    # A fresh replica with bootstrap on (the catalog is reached through the test's client).
+    return settings.model_copy(update={"bootstrap_enabled": True, "bootstrap_timeout_seconds": 0})
+
+
+async def test_a_fresh_replica_bootstraps_first_and_does_not_replay_the_stream(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    catalog_client: httpx.AsyncClient,
+    history: list[int],
+) -> None:
+    from recommender_service.consumer.runner import run_forever
+
+    settings = _fresh(settings)
+    for n in range(5):  # history already in the stream, hence in the export: not to be replayed
+        await publish(redis, UserUpserted(id=900 + n))
+    high_water = (await redis.xrevrange(STREAM, count=1))[0][0]
+    consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_forever(
+            consumer, settings, sessionmaker=sessionmaker, stop=stop, catalog=catalog_client
+        )
+    )
+    for _ in range(200):
+        if await _count(sessionmaker, Item) == 2:
+            break
+        await asyncio.sleep(0.02)
+    await publish(redis, UserUpserted(id=4242))  # after the bootstrap: followed
+    for _ in range(200):
+        if consumer.stats.applied:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert consumer.stats.applied == 1
+    assert consumer.stats.last_entry_id != high_water
+    assert await _count(sessionmaker, User) == 4  # 3 exported + the one that followed
+    groups = await redis.xinfo_groups(STREAM)
+    assert [g["pending"] for g in groups] == [0]
+
+
+async def test_replicas_starting_together_bootstrap_once(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    catalog: FastAPI,
+    history: list[int],
+) -> None:
+    from recommender_service.consumer.runner import position_group
+
+    settings = _fresh(settings)
+    await publish(redis, UserUpserted(id=900))
+    high_water = (await redis.xrevrange(STREAM, count=1))[0][0]
+    exports: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        exports.append(request.url.path)
+
+    transport = httpx.ASGITransport(app=catalog)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://catalog", event_hooks={"request": [record]}
+    ) as client:
+        replicas = [
+            make_consumer(settings, redis=redis, sessionmaker=sessionmaker, name=f"r{n}")
+            for n in range(3)
+        ]
+        failed = await asyncio.gather(
+            *(
+                position_group(c, settings, sessionmaker=sessionmaker, catalog=client)
+                for c in replicas
+            )
+        )
+    assert failed == [False, False, False]
+    assert exports.count("/internal/export/users") == 1
+    groups = await redis.xinfo_groups(STREAM)
+    assert [(g["name"], g["last-delivered-id"]) for g in groups] == [
+        (settings.consumer_group, high_water)
+    ]
+    assert [await c.drain() for c in replicas] == [0, 0, 0]
+
+
+async def test_a_replica_that_needs_no_bootstrap_follows_the_stream_from_its_start(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+) -> None:
+    from recommender_service.consumer.runner import position_group
+
+    settings = settings.model_copy(update={"bootstrap_enabled": True})
+    async with sessionmaker() as session, session.begin():  # a read model already filled
+        await apply_payload(session, UserUpserted(id=1), at=datetime.now(UTC))
+    await publish(redis, UserUpserted(id=2))
+    consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker)
+    assert await position_group(consumer, settings, sessionmaker=sessionmaker) is False
+    assert await consumer.drain() == 1
+    assert await _count(sessionmaker, User) == 2

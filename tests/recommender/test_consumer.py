@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -13,6 +14,7 @@ from recommender_service.config import Settings
 from recommender_service.consumer.runner import make_consumer
 from recommender_service.consumer.stream import StreamConsumer
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
+from recommender_service.readmodel.service import Change
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 from shared.events import (
     EpreuveUpserted,
@@ -197,3 +199,117 @@ async def test_background_consumer_applies_events_as_they_arrive(
     stop.set()
     await asyncio.wait_for(task, 5)
     assert await _count(sessionmaker, User) == 1
+
+
+async def test_a_read_batch_is_applied_in_one_transaction(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker, consumer_batch=500)
+    for user_id in range(1, 6):
+        await publish(redis, UserUpserted(id=user_id, niveau=Niveau.L1, filiere=Filiere.MATH))
+    await publish(redis, _epreuve(10))
+    for n in range(300):
+        await publish(redis, _interaction(1000 + n, 1 + n % 5, 10))
+    commits: list[object] = []
+
+    def count_commit(connection: object) -> None:
+        commits.append(connection)
+
+    engine = sessionmaker.kw["bind"].sync_engine
+    sa_event.listen(engine, "commit", count_commit)
+    try:
+        assert await consumer.drain() == 306
+    finally:
+        sa_event.remove(engine, "commit", count_commit)
+    assert len(commits) == 1
+    assert consumer.stats.applied == 306
+    assert await _count(sessionmaker, Interaction) == 300
+    assert await _count(sessionmaker, User) == 5
+    assert (await redis.xpending(STREAM, settings.consumer_group))["pending"] == 0
+
+
+async def test_within_a_batch_the_newest_upsert_of_a_row_wins(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker)
+    newer = UserUpserted(id=1, niveau=Niveau.M1, filiere=Filiere.INFO)
+    older = UserUpserted(id=1, niveau=Niveau.L1, filiere=Filiere.MATH)
+    await redis.xadd(STREAM, Event.of(newer, occurred_at=T).to_fields())
+    await redis.xadd(STREAM, Event.of(older, occurred_at=T - timedelta(hours=1)).to_fields())
+    await redis.xadd(STREAM, Event.of(_epreuve(10, title="v2"), occurred_at=T).to_fields())
+    await redis.xadd(STREAM, Event.of(_epreuve(10, title="v3"), occurred_at=T).to_fields())
+    assert await consumer.drain() == 4
+    async with sessionmaker() as session:
+        assert (await session.get(User, 1)).niveau == "M1"
+        assert (await session.get(Item, 10)).title == "v3"  # a tie: the later event wins
+
+
+async def test_a_poison_entry_in_a_batch_does_not_hold_back_the_others(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    consumer = await _consumer(settings, redis, sessionmaker, max_deliveries=1)
+    await publish(redis, _epreuve(10))
+    await publish(redis, _epreuve(11, matiere="x" * 500))  # refused by the database
+    await publish(redis, _interaction(100, 1, 10))
+    assert await consumer.drain() == 3
+    assert (consumer.stats.applied, consumer.stats.dead_lettered) == (2, 1)
+    assert await _count(sessionmaker, Item) == 1
+    assert await _count(sessionmaker, Interaction) == 1
+    assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
+
+
+async def test_caches_are_invalidated_once_per_user_per_batch(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    changes: list[Change] = []
+
+    async def record(change: Change) -> None:
+        changes.append(change)
+
+    consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker, on_change=record)
+    await consumer.ensure_group()
+    for n in range(6):
+        await publish(redis, _interaction(100 + n, 1 + n % 2, 10))
+    await publish(redis, _epreuve(10))
+    await publish(redis, _epreuve(11))
+    assert await consumer.drain() == 8
+    assert len(changes) == 3
+    assert set(changes) == {Change(user_id=1), Change(user_id=2), Change(items_changed=True)}
+
+
+async def test_sync_waits_for_entries_another_replica_is_applying(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    from recommender_service.consumer.runner import sync_once
+
+    other = await _consumer(settings, redis, sessionmaker, name="replica-a")
+    for n in range(3):
+        await publish(redis, _interaction(100 + n, 1, 10))
+    read = await redis.xreadgroup(other.group, "replica-a", {STREAM: ">"}, count=10)
+    lines: list[str] = []
+    sync = asyncio.create_task(
+        sync_once(settings, redis=redis, sessionmaker=sessionmaker, progress=lines.append)
+    )
+    await asyncio.sleep(0.5)
+    assert not sync.done()  # replica-a still holds 3 entries pending
+    await other._handle_batch(read[0][1])
+    assert await asyncio.wait_for(sync, 5) == 0
+    assert await _count(sessionmaker, Interaction) == 3
+
+
+async def test_sync_gives_up_after_its_timeout_with_a_progress_line(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    from recommender_service.consumer.runner import sync_once
+
+    other = await _consumer(settings, redis, sessionmaker, name="replica-a")
+    await publish(redis, _interaction(100, 1, 10))
+    await redis.xreadgroup(other.group, "replica-a", {STREAM: ">"}, count=10)
+    await publish(redis, _interaction(101, 1, 10))
+    lines: list[str] = []
+    applied = await sync_once(
+        settings, redis=redis, sessionmaker=sessionmaker, timeout_seconds=0.5,
+        progress=lines.append,
+    )  # fmt: skip
+    assert applied == 1
+    assert lines == ["read model still 1 stream entries behind after 0s"]
