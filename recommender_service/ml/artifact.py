@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -62,7 +63,8 @@ class TrainedModel:
     def _unit_item_vectors(self) -> torch.Tensor:
         if self._unit_items is None:
             with torch.no_grad():
-                v = self.module.item_vectors().detach().float()
+                item_vectors = cast("Callable[[], torch.Tensor]", self.module.item_vectors)
+                v = item_vectors().detach().float()
                 self._unit_items = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return self._unit_items
 
