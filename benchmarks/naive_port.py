@@ -135,14 +135,7 @@ def train_naive(
 
 
 def train_fast(data: BenchmarkData, config: TrainConfig) -> tuple[nn.Module, list[dict]]:
-    indexed = IndexedData(
-        np.arange(data.n_users),
-        np.arange(data.n_items),
-        data.train_users,
-        data.train_items,
-        np.ones(data.n_train, np.float32),
-        np.zeros(data.n_train, np.int64),
-    )
+    indexed = IndexedData.dense(data.train_users, data.train_items, data.n_users, data.n_items)
     module, result = build_and_train(config, indexed)
     return module, result.history
 

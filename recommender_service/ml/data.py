@@ -54,6 +54,19 @@ class IndexedData:
     confidence: np.ndarray
     timestamps: np.ndarray
 
+    @classmethod
+    def dense(cls, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> IndexedData:
+        """Pairs already in 0-based ids (benchmark files): ids are indices, confidence 1."""
+        n = len(users)
+        return cls(
+            np.arange(n_users),
+            np.arange(n_items),
+            np.asarray(users, np.int64),
+            np.asarray(items, np.int64),
+            np.ones(n, np.float32),
+            np.zeros(n, np.int64),
+        )
+
     @property
     def n_users(self) -> int:
         return len(self.user_ids)

@@ -101,14 +101,7 @@ def baseline_score_fn(name: str, data: BenchmarkData, neighbours: int) -> ScoreF
 def train_neural(
     data: BenchmarkData, config: TrainConfig, quiet: bool
 ) -> tuple[ScoreFn, list[dict], float]:
-    indexed = IndexedData(
-        user_ids=np.arange(data.n_users),
-        item_ids=np.arange(data.n_items),
-        users=data.train_users,
-        items=data.train_items,
-        confidence=np.ones(data.n_train, dtype=np.float32),
-        timestamps=np.zeros(data.n_train, dtype=np.int64),
-    )
+    indexed = IndexedData.dense(data.train_users, data.train_items, data.n_users, data.n_items)
     bar = tqdm(total=config.epochs, desc=config.model, unit="epoch", disable=quiet)
 
     def progress(row: dict) -> None:
