@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from catalog_service import health
+from catalog_service.admin_recommender.router import router as admin_recommender_router
 from catalog_service.auth.router import router as auth_router
 from catalog_service.auth.tokens import TokenSigner
 from catalog_service.comments.router import router as comments_router
@@ -25,6 +26,7 @@ from catalog_service.export.router import router as export_router
 from catalog_service.interactions.router import router as interactions_router
 from catalog_service.recommendations.client import make_client as make_recommender_client
 from catalog_service.recommendations.router import router as recommendations_router
+from catalog_service.stats.router import router as stats_router
 from catalog_service.upload_limit import BodySizeLimitMiddleware
 from catalog_service.users import service as users_service
 from catalog_service.users.router import router as users_router
@@ -106,4 +108,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(comments_router)
     app.include_router(export_router)
     app.include_router(recommendations_router)
+    app.include_router(stats_router)
+    app.include_router(admin_recommender_router)
     return app

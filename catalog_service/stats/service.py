@@ -101,8 +101,8 @@ async def _interactions(session: AsyncSession) -> InteractionStats:
     ]
     rows = await session.execute(select(Interaction.kind, *columns).group_by(Interaction.kind))
     for kind, *per_window in rows.all():
-        for window, n in zip(windows, per_window, strict=True):
-            counts[window][str(kind)] = int(n)
+        for name, n in zip(windows, per_window, strict=True):
+            counts[name][str(kind)] = int(n)
 
     def window(name: str) -> InteractionWindow:
         return InteractionWindow(total=sum(counts[name].values()), by_kind=counts[name])

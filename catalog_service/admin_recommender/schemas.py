@@ -1,0 +1,64 @@
+"""The recommender's registry answers as the catalog relays them.
+
+Only the fields an admin frontend relies on are declared; the rest of each answer is passed
+through unchanged (`extra="allow"`), so a new recommender field needs no catalog release.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Relayed(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ModelVersion(_Relayed):
+    id: int
+    created_at: datetime
+    algorithm: str
+    status: str = Field(examples=["training", "trained", "active", "failed"])
+    metrics: dict[str, Any]
+
+
+class ModelVersionPage(BaseModel):
+    items: list[ModelVersion]
+    total: int
+    limit: int
+    offset: int
+
+
+class EpochLog(_Relayed):
+    stage: str
+    epoch: int
+    loss: float | None
+    metrics: dict[str, Any]
+
+
+class ActiveModel(_Relayed):
+    active: ModelVersion | None
+    training_in_progress: bool
+    current_run: ModelVersion | None
+
+
+class TrainRequest(BaseModel):
+    """Passed to the recommender as is; it validates the ranges (its 422 is relayed)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]}
+    )
+
+    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    embedding_dim: int | None = None
+    seed: int | None = None
+
+
+class TrainAccepted(_Relayed):
+    run_id: int = Field(description="The model version being trained")
+    status: str

@@ -1,0 +1,65 @@
+"""Relaying admin calls to the recommender, with the catalog's error shape.
+
+Unreachable, slow, failing or refusing our service key: 503 `recommender_unavailable`. The
+recommender's own 4xx answers (unknown version, a run already in progress, a bad training
+request) keep their status, code and message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from catalog_service.errors import DomainError, Unavailable
+from catalog_service.recommendations.client import (
+    RecommenderClient,
+    RecommenderRejected,
+    RecommenderUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+# Registry calls touch the recommender's database and lock, not a cache: a longer budget than
+# the recommendations' (which have a fallback to turn to).
+ADMIN_TIMEOUT_S = 5.0
+
+T = TypeVar("T")
+
+
+class RecommenderAnswered(DomainError):
+    """The recommender's 4xx, relayed as is."""
+
+    def __init__(self, rejected: RecommenderRejected) -> None:
+        super().__init__(rejected.message, code=rejected.code)
+        self.status_code = rejected.status_code
+
+
+def _unavailable(reason: str) -> Unavailable:
+    return Unavailable(f"The recommender is unavailable: {reason}", code="recommender_unavailable")
+
+
+async def relay(
+    *,
+    client: RecommenderClient,
+    method: str,
+    path: str,
+    answer: TypeAdapter[T],
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+) -> T:
+    try:
+        body = await client.call_json(
+            method, path, params=params, json=json, timeout_s=ADMIN_TIMEOUT_S
+        )
+    except RecommenderUnavailable as exc:
+        logger.warning("%s %s: recommender unavailable: %s", method, path, exc.reason)
+        raise _unavailable(exc.reason) from None
+    except RecommenderRejected as exc:
+        raise RecommenderAnswered(exc) from None
+    try:
+        return answer.validate_python(body)
+    except ValidationError:
+        logger.error("%s %s: the recommender's answer does not fit %s", method, path, answer)
+        raise _unavailable("malformed answer") from None
