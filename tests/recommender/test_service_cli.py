@@ -57,3 +57,21 @@ async def test_train_syncs_the_stream_registers_activates_and_plots(
     code, out = await _cli(env, "train", "--if-missing")
     assert code == 0, out
     assert f"version {active.id} is active; nothing to do" in out
+
+
+async def test_the_service_shuts_down_without_waiting_out_the_model_poll(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    import time
+
+    from recommender_service.main import create_app
+    from tests.recommender.conftest import make_settings
+
+    settings = make_settings(
+        database_url, redis_url, tmp_path, model_poll_seconds=30.0, consumer_enabled=True
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await asyncio.sleep(0.3)  # the watcher is now waiting for a message
+        started = time.monotonic()
+    assert time.monotonic() - started < 1.0
