@@ -32,9 +32,19 @@ def asyncpg_url(url: str) -> str:
     raise ValueError(f"unsupported database scheme {scheme!r}: PostgreSQL only")
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(
+    database_url: str, *, pool_size: int = 10, pre_ping: bool = False, recycle_s: int = 1800
+) -> AsyncEngine:
+    """No pre-ping by default: it costs a round trip on every checkout (measured ~0.4 ms of
+    catalog CPU per request). A connection found dead (PostgreSQL restarted) makes SQLAlchemy
+    invalidate the whole pool, so only the request that hit it fails; the next ones reconnect.
+    """
     return create_async_engine(
-        asyncpg_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        asyncpg_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        pool_recycle=recycle_s,
     )
 
 
