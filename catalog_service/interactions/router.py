@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, status
 
-from catalog_service.auth.dependencies import CurrentUser
+from catalog_service.auth.dependencies import CurrentPrincipal
 from catalog_service.dependencies import SessionDep
 from catalog_service.interactions import service
 from catalog_service.interactions.schemas import InteractionCreate, InteractionRead
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="create_interaction")
 async def create_interaction(
-    data: InteractionCreate, user: CurrentUser, session: SessionDep
+    data: InteractionCreate, user: CurrentPrincipal, session: SessionDep
 ) -> InteractionRead:
     """Records a CLICK, VIEW, DOWNLOAD or RATE by the caller (always for themself)."""
     row = await service.record_interaction(

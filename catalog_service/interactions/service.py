@@ -1,31 +1,77 @@
 """Recording interactions: the catalog's hot write path.
 
-One interaction costs one statement for the row (a CTE that checks the épreuve is active and,
-for VIEW / DOWNLOAD, bumps its counter in SQL), the outbox event, and the commit.
+One interaction is one SQL statement (then the commit): a CTE that checks the épreuve is active
+and, for VIEW / DOWNLOAD, bumps its counter; inserts the interaction; takes the user's outbox
+order lock and inserts the `interaction.created` outbox row, whose payload is completed in SQL
+with the new row's id and created_at (no ORM object, no unit-of-work flush).
 """
 
+import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, func, insert, literal, null, select, update
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog_service.epreuves.models import Epreuve
 from catalog_service.errors import NotFound
 from catalog_service.interactions.models import Interaction
-from catalog_service.outbox.service import record_event
+from catalog_service.outbox.service import order_lock_keys, wake_relays_on_commit
 from catalog_service.pagination import PageParams
-from catalog_service.users.models import User
 from shared.enums import InteractionKind
-from shared.events import InteractionCreated
+from shared.events import Event, EventType
 
-_COUNTERS = {InteractionKind.VIEW: Epreuve.views, InteractionKind.DOWNLOAD: Epreuve.downloads}
+_COUNTERS = {InteractionKind.VIEW: "views", InteractionKind.DOWNLOAD: "downloads"}
+
+# created_at rendered exactly as pydantic's JSON mode does (the payload of Event.of).
+_ISO_UTC = """to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+    || CASE WHEN date_part('microseconds', i.created_at)::bigint % 1000000 = 0 THEN ''
+            ELSE to_char(i.created_at AT TIME ZONE 'UTC', '.US') END || 'Z'"""
+
+
+# The advisory lock is in the outbox source row's filter, so it is held before the insert draws
+# the outbox id: one user's events reach the stream in commit order (see outbox.service).
+_TEMPLATE = """
+WITH target AS (<TARGET>),
+i AS (
+    INSERT INTO catalog.interaction (user_id, epreuve_id, kind, metadata, relevance)
+    SELECT :user_id, target.id, :kind, CAST(:metadata AS jsonb), :relevance FROM target
+    RETURNING id, created_at
+),
+o AS (
+    INSERT INTO catalog.outbox_event (event_id, type, occurred_at, schema_version, payload)
+    SELECT :event_id, :type, :occurred_at, :schema_version,
+           CAST(:payload AS jsonb) || jsonb_build_object('id', i.id, 'created_at', <ISO>)
+    FROM i WHERE pg_advisory_xact_lock(:lock_space, :lock_key) IS NOT NULL
+)
+SELECT id, created_at FROM i"""
+
+
+def _statement(target: str) -> Any:
+    # Only the module constants are spliced in, never a request value.
+    return text(_TEMPLATE.replace("<TARGET>", target).replace("<ISO>", _ISO_UTC))
+
+
+_SELECT_TARGET = "SELECT id FROM catalog.epreuve WHERE id = :epreuve_id AND is_active"
+# A view is not an edit: updated_at keeps its value (raw SQL runs no ORM onupdate).
+_STATEMENTS = {
+    kind: _statement(
+        "UPDATE catalog.epreuve SET <C> = <C> + 1 WHERE id = :epreuve_id AND is_active"
+        " RETURNING id".replace("<C>", column)
+    )
+    for kind, column in _COUNTERS.items()
+}
+_PLAIN = _statement(_SELECT_TARGET)
+
+
+class Actor(Protocol):
+    @property
+    def id(self) -> int: ...
 
 
 async def record_interaction(
     *,
     session: AsyncSession,
-    user: User,
+    user: Actor,
     epreuve_id: int,
     kind: InteractionKind,
     metadata: dict[str, Any] | None = None,
@@ -35,38 +81,39 @@ async def record_interaction(
     """Writes the interaction and its `interaction.created` event in one transaction.
 
     404 when the épreuve does not exist or is deleted. `commit=False` leaves the transaction
-    open for a caller that writes more in it.
+    open for a caller that writes more in it. Returns the row as written (not attached).
     """
-    counter = _COUNTERS.get(kind)
-    if counter is not None:
-        target = (
-            update(Epreuve)
-            .where(Epreuve.id == epreuve_id, Epreuve.is_active)
-            # A view is not an edit: updated_at keeps its value.
-            .values({counter: counter + 1, Epreuve.updated_at: Epreuve.updated_at})
-            .returning(Epreuve.id)
-            .cte("target")
+    # The payload less the two values the database assigns (id, created_at).
+    payload = {"user_id": user.id, "epreuve_id": epreuve_id, "kind": kind.value}
+    payload["relevance"] = relevance
+    event = Event(type=EventType.INTERACTION_CREATED, payload=payload)
+    lock_space, lock_key = order_lock_keys(user.id)
+    conn = await session.connection()
+    row = (
+        await conn.execute(
+            _STATEMENTS.get(kind, _PLAIN),
+            {
+                "epreuve_id": epreuve_id,
+                "user_id": user.id,
+                "kind": kind.value,
+                "metadata": None if metadata is None else json.dumps(metadata),
+                "relevance": relevance,
+                "event_id": event.event_id,
+                "type": event.type.value,
+                "occurred_at": event.occurred_at,
+                "schema_version": event.schema_version,
+                "payload": json.dumps(payload),
+                "lock_space": lock_space,
+                "lock_key": lock_key,
+            },
         )
-    else:
-        target = select(Epreuve.id).where(Epreuve.id == epreuve_id, Epreuve.is_active).cte("target")
-    statement = (
-        insert(Interaction)
-        .from_select(
-            ["user_id", "epreuve_id", "kind", "metadata", "relevance"],
-            select(
-                literal(user.id, BigInteger),
-                target.c.id,
-                literal(kind.value),
-                null() if metadata is None else literal(metadata, Interaction.meta.type),
-                literal(relevance, Interaction.relevance.type),
-            ),
-        )
-        .returning(Interaction.id, Interaction.created_at)
-    )
-    row = (await session.execute(statement)).one_or_none()
+    ).one_or_none()
     if row is None:
         raise NotFound(f"Épreuve {epreuve_id} not found", code="epreuve_not_found")
-    interaction = Interaction(
+    await wake_relays_on_commit(session)
+    if commit:
+        await session.commit()
+    return Interaction(
         id=row.id,
         user_id=user.id,
         epreuve_id=epreuve_id,
@@ -75,18 +122,6 @@ async def record_interaction(
         relevance=relevance,
         created_at=row.created_at,
     )
-    payload = InteractionCreated(
-        id=row.id,
-        user_id=user.id,
-        epreuve_id=epreuve_id,
-        kind=kind,
-        created_at=row.created_at,
-        relevance=relevance,
-    )
-    await record_event(session=session, payload=payload, ordering_key=user.id)
-    if commit:
-        await session.commit()
-    return interaction
 
 
 async def list_for_user(

@@ -55,6 +55,17 @@ async def record_event(
         source = source.where(lock.is_not(None))
     statement = insert(_table).from_select(list(values), source).returning(_table.c.id)
     row_id = (await session.execute(statement)).scalar_one()
+    await wake_relays_on_commit(session)
+    return OutboxEvent(id=row_id, **values)
+
+
+def order_lock_keys(ordering_key: int) -> tuple[int, int]:
+    """The two keys of `pg_advisory_xact_lock` that serialise one user's outbox writers."""
+    return _ORDER_LOCK_SPACE, ordering_key % 2**31
+
+
+async def wake_relays_on_commit(session: AsyncSession) -> None:
+    """For a writer that inserted outbox rows itself: have the relays woken by its COMMIT."""
     if _local_relays:
         # The relay of this process is woken right after COMMIT and sends other replicas one
         # coalesced NOTIFY: a NOTIFY inside every write would serialise all commits on
@@ -62,7 +73,6 @@ async def record_event(
         _wake_after_commit(session.sync_session)
     else:
         await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
-    return OutboxEvent(id=row_id, **values)
 
 
 def _wake_after_commit(session: Session) -> None:
