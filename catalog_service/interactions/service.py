@@ -84,8 +84,12 @@ async def record_interaction(
     open for a caller that writes more in it. Returns the row as written (not attached).
     """
     # The payload less the two values the database assigns (id, created_at).
-    payload = {"user_id": user.id, "epreuve_id": epreuve_id, "kind": kind.value}
-    payload["relevance"] = relevance
+    payload: dict[str, Any] = {
+        "user_id": user.id,
+        "epreuve_id": epreuve_id,
+        "kind": kind.value,
+        "relevance": relevance,
+    }
     event = Event(type=EventType.INTERACTION_CREATED, payload=payload)
     lock_space, lock_key = order_lock_keys(user.id)
     conn = await session.connection()
