@@ -3,12 +3,13 @@
 import argparse
 import asyncio
 import importlib.util
+import os
 import sys
 
 from catalog_service.config import get_settings
 
 
-def _serve(_args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = get_settings()
@@ -19,6 +20,9 @@ def _serve(_args: argparse.Namespace) -> int:
         port=settings.catalog_port,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # Several worker processes share the port; each runs its own pool and outbox relay
+        # (the relays take turns through an advisory lock, so stream order is kept).
+        workers=args.workers,
     )
     return 0
 
@@ -78,7 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         return _seed(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m catalog_service")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the API with uvicorn (CATALOG_HOST:CATALOG_PORT)")
+    serve = commands.add_parser(
+        "serve", help="run the API with uvicorn (CATALOG_HOST:CATALOG_PORT)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("CATALOG_WORKERS", "1")),
+        help="uvicorn worker processes (default: CATALOG_WORKERS or 1)",
+    )
     commands.add_parser("migrate", help="upgrade the catalog schema to head")
     commands.add_parser("seed", help="load demo data (options: see `seed --help`)")
     create = commands.add_parser("create-user", help="create an account of any role")
