@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import cast
 
 from sqlalchemy import Table, event, func, insert, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from catalog_service.outbox.models import OutboxEvent
@@ -73,6 +73,15 @@ async def wake_relays_on_commit(session: AsyncSession) -> None:
         _wake_after_commit(session.sync_session)
     else:
         await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
+
+
+async def wake_relays_now(conn: AsyncConnection) -> None:
+    """For an autocommit writer whose outbox rows are already committed."""
+    if _local_relays:
+        for hook in list(_local_relays):
+            hook()
+    else:
+        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
 
 
 def _wake_after_commit(session: Session) -> None:

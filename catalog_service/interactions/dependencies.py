@@ -1,0 +1,36 @@
+"""The ingest path's own dependencies: the caller's id from the token, an autocommit engine."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from catalog_service.auth.dependencies import oauth2_scheme
+from catalog_service.auth.tokens import TokenType
+from catalog_service.dependencies import SignerDep
+from catalog_service.errors import Unauthorized
+
+
+def get_token_user_id(
+    signer: SignerDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> int:
+    """The id in a valid access token. Whether that user is active is checked by the write
+    statement itself (interactions.service.ingest), on every request."""
+    if not token:
+        raise Unauthorized()
+    return signer.verify(token, TokenType.ACCESS)
+
+
+def get_autocommit_engine(request: Request) -> AsyncEngine:
+    """The app's engine in AUTOCOMMIT isolation (same pool), made once per engine."""
+    state = request.app.state
+    engine: AsyncEngine = state.engine
+    cached: tuple[AsyncEngine, AsyncEngine] | None = getattr(state, "autocommit_engine", None)
+    if cached is None or cached[0] is not engine:
+        cached = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
+        state.autocommit_engine = cached
+    return cached[1]
+
+
+TokenUserId = Annotated[int, Depends(get_token_user_id)]
+AutocommitEngine = Annotated[AsyncEngine, Depends(get_autocommit_engine)]
