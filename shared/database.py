@@ -33,16 +33,25 @@ def asyncpg_url(url: str) -> str:
 
 
 def make_engine(
-    database_url: str, *, pool_size: int = 10, pre_ping: bool = False, recycle_s: int = 1800
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pre_ping: bool = False,
+    recycle_s: int = 1800,
 ) -> AsyncEngine:
     """No pre-ping by default: it costs a round trip on every checkout (measured ~0.4 ms of
     catalog CPU per request). A connection found dead (PostgreSQL restarted) makes SQLAlchemy
     invalidate the whole pool, so only the request that hit it fails; the next ones reconnect.
+
+    `max_overflow` (default: pool_size) connections are opened for a burst and closed when
+    returned: under sustained load past pool_size that is a connect + close per checkout.
+    `0` makes the extra callers wait for a pooled connection instead (pool_timeout 30 s).
     """
     return create_async_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=pre_ping,
         pool_recycle=recycle_s,
     )
