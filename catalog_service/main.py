@@ -103,10 +103,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     health.install(app)
+    # First: routes are matched in order, and POST /v1/interactions is the hot path.
+    app.include_router(interactions_router)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(epreuves_router)
-    app.include_router(interactions_router)
     app.include_router(evaluations_router)
     app.include_router(comments_router)
     app.include_router(export_router)
