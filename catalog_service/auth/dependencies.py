@@ -1,11 +1,9 @@
-"""Who is calling: CurrentUser, TeacherUser (teacher or admin), AdminUser, CurrentPrincipal."""
+"""Who is calling: CurrentUser, TeacherUser (teacher or admin), AdminUser."""
 
-from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Table, select
 
 from catalog_service.auth.tokens import TokenType
 from catalog_service.dependencies import SessionDep, SignerDep
@@ -30,37 +28,6 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The caller of a hot path, without loading the whole user through the ORM."""
-
-    id: int
-    role: Role
-
-
-_users = cast(Table, User.__table__)
-
-
-async def get_principal(
-    session: SessionDep, signer: SignerDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> Principal:
-    """Same checks as get_current_user (checked on every request, no cache: a deactivated user
-    is refused at once), as one Core query on the request's session connection."""
-    if not token:
-        raise Unauthorized()
-    user_id = signer.verify(token, TokenType.ACCESS)
-    conn = await session.connection()
-    role = await conn.scalar(
-        select(_users.c.role).where(_users.c.id == user_id, _users.c.is_active)
-    )
-    if role is None:
-        raise Unauthorized("User is unknown or deactivated", code="inactive_user")
-    return Principal(id=user_id, role=role)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def require_teacher(user: CurrentUser) -> User:
