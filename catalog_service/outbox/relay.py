@@ -31,7 +31,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from sqlalchemy import BigInteger, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.service import NOTIFY_CHANNEL, add_commit_hook, remove_commit_hook
@@ -120,6 +120,10 @@ class OutboxRelay:
         retention: timedelta | None = timedelta(days=7),
     ) -> None:
         self._engine = engine
+        # While running, the relay has a one-connection pool of its own: behind a busy app pool
+        # (no overflow, requests queue) its passes would wait for a connection, adding that
+        # wait to every event's commit-to-stream latency.
+        self._own_engine: AsyncEngine | None = None
         self._redis = redis
         self._stream = stream
         self._poll_interval = poll_interval
@@ -141,6 +145,7 @@ class OutboxRelay:
         if self._tasks:
             return
         self._stopping.clear()
+        self._own_engine = create_async_engine(self._engine.url, pool_size=1, pool_recycle=1800)
         self._wake.set()  # publish whatever was left pending while no relay ran
         add_commit_hook(self._on_local_commit)
         self._tasks = [
@@ -156,6 +161,9 @@ class OutboxRelay:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=REDIS_TIMEOUT + 5)
+        own, self._own_engine = self._own_engine, None
+        if own is not None:
+            await own.dispose()
 
     async def publish_pending(self) -> int:
         """One pass: publishes pending rows until none is left; returns how many it published.
@@ -174,7 +182,7 @@ class OutboxRelay:
     async def _publish_batch(self) -> tuple[int, bool]:
         """Publishes one batch; the flag says whether more rows may be pending."""
         try:
-            async with self._engine.begin() as conn:
+            async with (self._own_engine or self._engine).begin() as conn:
                 locked = await conn.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID)))
                 if not locked:
                     return 0, False
@@ -266,7 +274,7 @@ class OutboxRelay:
         )
         try:
             while not self._stopping.is_set():
-                async with self._engine.begin() as conn:
+                async with (self._own_engine or self._engine).begin() as conn:
                     result = await conn.execute(delete(_table).where(_table.c.id.in_(oldest)))
                 if result.rowcount < RETENTION_CHUNK:
                     return
