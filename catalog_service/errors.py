@@ -10,6 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -155,7 +158,20 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, None, headers)
 
 
+_CONNECTION_ERRORS = (DBAPIError, SQLAlchemyTimeoutError, RedisConnectionError, OSError)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # A lost or unreachable database/Redis connection: the client may retry, nothing was lost.
+    # The pool runs without pre-ping (a round trip per request), so a connection that died with
+    # its server surfaces here once, then the pool reconnects.
+    unavailable = not isinstance(exc, DBAPIError) or exc.connection_invalidated
+    if isinstance(exc, _CONNECTION_ERRORS) and unavailable:
+        logger.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return error_response(
+            503, "service_unavailable", "A dependency is unavailable, retry shortly",
+            None, {"Retry-After": "1"},
+        )  # fmt: skip
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "Internal server error")
 
@@ -164,4 +180,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Connection errors are answered by the exception middleware (a 503, not re-raised).
+    for exc_class in _CONNECTION_ERRORS:
+        app.add_exception_handler(exc_class, _unexpected_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         # Scoring is small matrix work: extra intra-op threads only add stalls on a busy host.
         torch.set_num_threads(settings.torch_threads)
-        engine = make_engine(settings.database_url)
+        # Pre-ping: serving is read-mostly, and a restarted PostgreSQL must cost no request.
+        engine = make_engine(settings.database_url, pre_ping=True)
         sessionmaker = make_sessionmaker(engine)
         redis = aioredis.from_url(settings.redis_url, decode_responses=True)
         holder = ModelHolder()

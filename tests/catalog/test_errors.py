@@ -1,8 +1,11 @@
 """Every error, whatever raised it, has the body {"code", "message", "details"}."""
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+
+from tests.conftest import _plain
 
 
 def _shape(response: httpx.Response) -> dict:
@@ -74,3 +77,23 @@ async def test_unexpected_exception_is_500_without_traceback(app: FastAPI) -> No
         "details": None,
     }
     assert "hunter2" not in response.text
+
+
+async def test_a_connection_lost_with_its_server_is_503_once_then_recovers(
+    client: httpx.AsyncClient, make_user, database_url: str
+) -> None:
+    _user, headers = await make_user()
+    assert (await client.get("/v1/users/me", headers=headers)).status_code == 200
+    # Every server-side connection of the app's pool dies, as in a PostgreSQL restart.
+    admin = await asyncpg.connect(_plain(database_url))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    statuses = [(await client.get("/v1/users/me", headers=headers)).status_code for _ in range(3)]
+    assert 500 not in statuses
+    assert statuses[-1] == 200
+    assert set(statuses) <= {200, 503}
