@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,12 +32,19 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def configure_torch(config: TrainConfig) -> None:
+@contextmanager
+def torch_settings(config: TrainConfig) -> Iterator[None]:
     if config.threads:
         torch.set_num_threads(config.threads)
     # Tiny Adam moments and embedding updates become denormal floats, which CPUs handle
-    # up to 100x slower; flushing them to zero changes no result that matters.
+    # up to 100x slower; flushing them to zero changes no result that matters. The flag is
+    # CPU state of the calling thread: restore it, or every later float in that thread (numpy,
+    # the serving code, a test) silently loses the subnormal range.
     torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def positive_weights(confidence: np.ndarray, enabled: bool) -> np.ndarray:
@@ -82,74 +90,74 @@ def train(
     `validate(model)` returns metrics; the selection score is its f"ndcg@{k}". `lrs` replays a
     per-epoch learning rate (a refit follows the schedule its selection run found).
     """
-    configure_torch(config)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    n_epochs = config.epochs if epochs is None else epochs
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser,
-        mode="max",
-        factor=config.lr_decay,
-        patience=config.lr_patience,
-        min_lr=config.min_lr,
-    )
-    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
-    weights = positive_weights(confidence, config.confidence_weighting)
-    users = np.asarray(users, np.int64)
-    items = np.asarray(items, np.int64)
-    result = TrainResult()
-    best_state = copy.deepcopy(model.state_dict())
-    key = f"ndcg@{config.eval_k}"
-    stale = 0
-    started = time.perf_counter()
-    for epoch in range(1, n_epochs + 1):
-        tick = time.perf_counter()
-        if lrs is not None:
-            for group in optimiser.param_groups:
-                group["lr"] = lrs[min(epoch, len(lrs)) - 1]
-        model.train()
-        u, i, y, w = epoch_samples(users, items, weights, sampler, config.num_negatives)
-        perm = torch.randperm(len(u), generator=generator)
-        u, i, y, w = u[perm], i[perm], y[perm], w[perm]
-        total = 0.0
-        for start in range(0, len(u), config.batch_size):
-            sl = slice(start, start + config.batch_size)
-            logits = model(u[sl], i[sl])
-            loss = (loss_fn(logits, y[sl]) * w[sl]).mean()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
-            optimiser.step()
-            total += loss.item() * len(logits)
-        row: dict = {
-            "epoch": epoch,
-            "epochs": n_epochs,
-            "loss": total / max(1, len(u)),
-            "lr": optimiser.param_groups[0]["lr"],
-        }
-        if validate is not None:
-            scores = validate(model)
-            row.update({f"val_{k}": v for k, v in scores.items()})
-            current = scores[key]
-            scheduler.step(current)
-            if current > result.best_score:
-                result.best_score, result.best_epoch, stale = current, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
+    with torch_settings(config):
+        torch.manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(config.seed)
+        n_epochs = config.epochs if epochs is None else epochs
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimiser,
+            mode="max",
+            factor=config.lr_decay,
+            patience=config.lr_patience,
+            min_lr=config.min_lr,
+        )
+        loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+        weights = positive_weights(confidence, config.confidence_weighting)
+        users = np.asarray(users, np.int64)
+        items = np.asarray(items, np.int64)
+        result = TrainResult()
+        best_state = copy.deepcopy(model.state_dict())
+        key = f"ndcg@{config.eval_k}"
+        stale = 0
+        started = time.perf_counter()
+        for epoch in range(1, n_epochs + 1):
+            tick = time.perf_counter()
+            if lrs is not None:
+                for group in optimiser.param_groups:
+                    group["lr"] = lrs[min(epoch, len(lrs)) - 1]
+            model.train()
+            u, i, y, w = epoch_samples(users, items, weights, sampler, config.num_negatives)
+            perm = torch.randperm(len(u), generator=generator)
+            u, i, y, w = u[perm], i[perm], y[perm], w[perm]
+            total = 0.0
+            for start in range(0, len(u), config.batch_size):
+                sl = slice(start, start + config.batch_size)
+                logits = model(u[sl], i[sl])
+                loss = (loss_fn(logits, y[sl]) * w[sl]).mean()
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(params, config.grad_clip)
+                optimiser.step()
+                total += loss.item() * len(logits)
+            row: dict = {
+                "epoch": epoch,
+                "epochs": n_epochs,
+                "loss": total / max(1, len(u)),
+                "lr": optimiser.param_groups[0]["lr"],
+            }
+            if validate is not None:
+                scores = validate(model)
+                row.update({f"val_{k}": v for k, v in scores.items()})
+                current = scores[key]
+                scheduler.step(current)
+                if current > result.best_score:
+                    result.best_score, result.best_epoch, stale = current, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    stale += 1
             else:
-                stale += 1
-        else:
-            result.best_epoch = epoch
-        row["seconds"] = time.perf_counter() - tick
-        result.history.append(row)
-        if progress is not None:
-            progress(row)
-        if validate is not None and stale >= config.patience:
-            break
-    if validate is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    result.seconds = time.perf_counter() - started
-    return result
+                result.best_epoch = epoch
+            row["seconds"] = time.perf_counter() - tick
+            result.history.append(row)
+            if progress is not None:
+                progress(row)
+            if validate is not None and stale >= config.patience:
+                break
+        if validate is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        result.seconds = time.perf_counter() - started
+        return result
