@@ -1,4 +1,4 @@
-"""The ingest path's own dependencies: the caller's id from the token, an autocommit engine.
+"""The ingest path's own dependencies: the caller's id from the token, the group-commit batcher.
 
 All `async def`: FastAPI runs a plain `def` dependency in a worker thread, a thread hand-off
 per dependency per request (measured ~3 per POST /v1/interactions before this).
@@ -12,29 +12,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from catalog_service.auth.dependencies import oauth2_scheme
 from catalog_service.auth.tokens import TokenSigner, TokenType
 from catalog_service.errors import Unauthorized
+from catalog_service.interactions.batcher import IngestBatcher
 
 
 async def get_token_user_id(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> int:
     """The id in a valid access token. Whether that user is active is checked by the write
-    statement itself (interactions.service.ingest), on every request."""
+    statement itself (interactions.batcher), on every request."""
     if not token:
         raise Unauthorized()
     signer: TokenSigner = request.app.state.token_signer
     return signer.verify(token, TokenType.ACCESS)
 
 
-async def get_autocommit_engine(request: Request) -> AsyncEngine:
-    """The app's engine in AUTOCOMMIT isolation (same pool), made once per engine."""
+async def get_batcher(request: Request) -> IngestBatcher:
+    """The process's group-commit batcher on the app's engine, made once per engine."""
     state = request.app.state
     engine: AsyncEngine = state.engine
-    cached: tuple[AsyncEngine, AsyncEngine] | None = getattr(state, "autocommit_engine", None)
-    if cached is None or cached[0] is not engine:
-        cached = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
-        state.autocommit_engine = cached
-    return cached[1]
+    batcher: IngestBatcher | None = getattr(state, "ingest_batcher", None)
+    if batcher is None or batcher.engine is not engine:
+        batcher = state.ingest_batcher = IngestBatcher(engine)
+    return batcher
 
 
 TokenUserId = Annotated[int, Depends(get_token_user_id)]
-AutocommitEngine = Annotated[AsyncEngine, Depends(get_autocommit_engine)]
+Batcher = Annotated[IngestBatcher, Depends(get_batcher)]

@@ -2,8 +2,7 @@
 
 from fastapi import APIRouter, status
 
-from catalog_service.interactions import service
-from catalog_service.interactions.dependencies import AutocommitEngine, TokenUserId
+from catalog_service.interactions.dependencies import Batcher, TokenUserId
 from catalog_service.interactions.schemas import InteractionCreate, InteractionRead
 
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
@@ -11,11 +10,11 @@ router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="create_interaction")
 async def create_interaction(
-    data: InteractionCreate, user_id: TokenUserId, engine: AutocommitEngine
+    data: InteractionCreate, user_id: TokenUserId, batcher: Batcher
 ) -> InteractionRead:
     """Records a CLICK, VIEW, DOWNLOAD or RATE by the caller (always for themself)."""
-    row = await service.ingest(
-        engine=engine,
+    # Written in a group commit with the requests of the same moment; 201 after COMMIT.
+    row = await batcher.submit(
         user_id=user_id,
         epreuve_id=data.epreuve_id,
         kind=data.kind,

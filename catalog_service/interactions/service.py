@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.errors import NotFound, Unauthorized
 from catalog_service.interactions.models import Interaction
 from catalog_service.outbox.service import (
     order_lock_keys,
-    wake_relays_now,
     wake_relays_on_commit,
 )
 from catalog_service.pagination import PageParams
@@ -34,7 +33,7 @@ _ISO_UTC = """to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'
 
 # The advisory lock is in the outbox source row's filter, so it is held before the insert draws
 # the outbox id: one user's events reach the stream in commit order (see outbox.service).
-# The user's check is in the statement too, so that the HTTP path is one autocommit round trip.
+# The user's check is in the statement too (a deactivated user's token is refused).
 _TEMPLATE = """
 WITH u AS (SELECT FROM catalog."user" WHERE id = :user_id AND is_active),
 target AS (<TARGET>),
@@ -147,28 +146,6 @@ async def record_interaction(
     await wake_relays_on_commit(session)
     if commit:
         await session.commit()
-    return interaction
-
-
-async def ingest(
-    *,
-    engine: AsyncEngine,
-    user_id: int,
-    epreuve_id: int,
-    kind: InteractionKind,
-    metadata: dict[str, Any] | None = None,
-    relevance: int | None = None,
-) -> Interaction:
-    """The HTTP hot path: the same statement as record_interaction, alone in its own implicit
-    transaction (one round trip, no BEGIN / COMMIT), which also checks the user is active.
-
-    `engine` must be in AUTOCOMMIT isolation (see interactions.dependencies).
-    """
-    statement, params = _prepare(user_id, epreuve_id, kind, metadata, relevance)
-    async with engine.connect() as conn:
-        row = (await conn.execute(statement, params)).one()
-        interaction = _written(row, params, metadata)
-        await wake_relays_now(conn)
     return interaction
 
 

@@ -84,6 +84,17 @@ async def wake_relays_now(conn: AsyncConnection) -> None:
         await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
 
 
+def has_local_relays() -> bool:
+    """Whether a relay runs in this process (else writers NOTIFY inside their transaction)."""
+    return bool(_local_relays)
+
+
+def wake_local_relays() -> None:
+    """For a writer that has just committed outbox rows: wake this process's relays."""
+    for hook in list(_local_relays):
+        hook()
+
+
 def _wake_after_commit(session: Session) -> None:
     session.info[_WAKE_PENDING] = True
     if not session.info.get(_HOOKED):  # once per session: listeners outlive transactions

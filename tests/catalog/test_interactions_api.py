@@ -167,4 +167,3 @@ async def test_running_relay_publishes_the_interaction_to_the_stream(
         await redis.aclose()
     assert [c.payload["id"] for c in clicks] == [created["id"]]
     assert clicks[0].payload["user_id"] == user.id
-
