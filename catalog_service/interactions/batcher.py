@@ -10,7 +10,9 @@ cost (round trips, COMMIT's WAL flush, the relay wake-up) is shared.
 The transaction: (1) the per-user outbox order locks, in ascending key order (two workers'
 batches never deadlock on them), taken before any outbox id is drawn, so one user's events
 reach the stream in commit order across workers; (2) the épreuve rows whose counters move,
-locked in id order for the same reason; (3) one statement that keeps the inputs whose user and
+locked in id order for the same reason (NO KEY UPDATE: the interactions' foreign-key checks
+take KEY SHARE locks, which a FOR UPDATE would conflict with, in no set order); (3) one
+statement that keeps the inputs whose user and
 épreuve are active, inserts their interactions and outbox rows (ids drawn in input order) and
 bumps the counters, and returns per input whether it was accepted. A rejected input gets its
 own 401 / 404; a failed transaction fails every request of the batch with the same error.
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog_service.errors import NotFound, Unauthorized
@@ -41,7 +44,7 @@ from shared.events import SCHEMA_VERSION, EventType
 _LOCK_USERS = "SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k"
 _LOCK_EPREUVES = (
     "SELECT count(*) FROM (SELECT id FROM catalog.epreuve WHERE id = ANY($1::bigint[])"
-    " ORDER BY id FOR UPDATE) AS locked"
+    " ORDER BY id FOR NO KEY UPDATE) AS locked"
 )
 _ISO_UTC = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
     || CASE WHEN date_part('microseconds', now())::bigint % 1000000 = 0 THEN ''
@@ -89,6 +92,8 @@ LEFT JOIN ok_user ON ok_user.id = input.user_id
 LEFT JOIN accepted ON accepted.ord = input.ord
 ORDER BY input.ord""".replace("<ISO>", _ISO_UTC)
 _NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
+_DEADLOCK = "40P01"
+_ATTEMPTS = 3
 _COUNTED = (InteractionKind.VIEW, InteractionKind.DOWNLOAD)
 
 
@@ -137,7 +142,7 @@ class IngestBatcher:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 try:
-                    await self._write(batch)
+                    await self._write_retrying(batch)
                 except Exception as exc:  # the transaction failed: every request fails alike
                     for item in batch:
                         if not item.future.done():
@@ -149,6 +154,16 @@ class IngestBatcher:
                 if not item.future.done():
                     item.future.set_exception(RuntimeError("ingest batcher stopped"))
             self._queue.clear()
+
+    async def _write_retrying(self, batch: list[Pending]) -> None:
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await self._write(batch)
+            except DBAPIError as exc:
+                # All locks are taken in one global order; a deadlock can still come from a
+                # transaction elsewhere (record_interaction inside another endpoint's work).
+                if getattr(exc.orig, "sqlstate", None) != _DEADLOCK or attempt + 1 == _ATTEMPTS:
+                    raise
 
     async def _write(self, batch: list[Pending]) -> None:
         occurred_at = datetime.now(UTC)
