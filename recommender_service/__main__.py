@@ -168,7 +168,8 @@ def _cores() -> int:
 
 def _advance(bar: Any, entry: dict[str, Any]) -> None:
     stage = str(entry.get("stage", "train"))
-    if bar.desc != stage:  # model selection, then the refit on every interaction
+    # Model selection, then the refit on every interaction (tqdm shows the desc as "stage: ").
+    if bar.desc != f"{stage}: ":
         epochs = entry.get("epochs")
         bar.reset(total=epochs if isinstance(epochs, int) else None)
         bar.set_description(stage)

@@ -169,6 +169,34 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120
     raise SystemExit(f"[devstack] {url} not ready after {timeout:.0f}s")
 
 
+def _outbox_backlog(database_url: str) -> int:
+    """Catalog events written but not yet on the stream (the demo seed leaves thousands)."""
+    import asyncio
+
+    import asyncpg
+
+    from shared.database import asyncpg_url
+
+    async def count() -> int:
+        url = asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+        conn = await asyncpg.connect(url)
+        try:
+            query = "SELECT count(*) FROM catalog.outbox_event WHERE published_at IS NULL"
+            return int(await conn.fetchval(query))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
+def _wait_outbox_drained(env: dict[str, str], timeout: float = 300) -> None:
+    """Lets the catalog's relay put the backlog on the stream before the first training."""
+    deadline = time.monotonic() + timeout
+    while (left := _outbox_backlog(env["DATABASE_URL"])) and time.monotonic() < deadline:
+        print(f"[devstack] publishing catalog events: {left} left", flush=True)
+        time.sleep(2)
+
+
 def _run(env: dict[str, str]) -> int:
     _migrate(env)
     if _python("catalog_service", "seed", "--if-empty", env=env) != 0:
@@ -176,14 +204,20 @@ def _run(env: dict[str, str]) -> int:
     catalog_port = env.setdefault("CATALOG_PORT", "8000")
     recommender_port = env.setdefault("RECOMMENDER_PORT", "8001")
     env.setdefault("RECOMMENDER_URL", f"http://127.0.0.1:{recommender_port}")
+    env.setdefault("CATALOG_URL", f"http://127.0.0.1:{catalog_port}")
     children: list[subprocess.Popen[bytes]] = []
+
+    def serve(service: str, port: str) -> None:
+        child = subprocess.Popen([sys.executable, "-m", service, "serve"], env=env)  # noqa: S603
+        children.append(child)
+        _wait_ready(f"http://127.0.0.1:{port}", child)
+
     try:
-        for service in SERVICES:
-            cmd = [sys.executable, "-m", service, "serve"]
-            children.append(subprocess.Popen(cmd, env=env))  # noqa: S603
-        _wait_ready(f"http://127.0.0.1:{recommender_port}", children[1])
+        # Catalog first: the recommender bootstraps from its export and follows its stream.
+        serve("catalog_service", catalog_port)
+        _wait_outbox_drained(env)
+        serve("recommender_service", recommender_port)
         _python("recommender_service", "train", "--if-missing", env=env)
-        _wait_ready(f"http://127.0.0.1:{catalog_port}", children[0])
         print(
             "\n  épreuves-reco is up:\n"
             f"    catalog      http://127.0.0.1:{catalog_port}/docs\n"

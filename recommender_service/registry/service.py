@@ -70,9 +70,12 @@ async def complete_version(
     n_interactions: int,
     train_seconds: float,
     data_snapshot_at: datetime,
+    hyperparameters: dict[str, Any] | None = None,
 ) -> ModelVersion:
     version = await get_version(session=session, version_id=version_id)
     version.status = VersionStatus.READY.value
+    if hyperparameters is not None:  # the values the run settled on (e.g. its batch size)
+        version.hyperparameters = hyperparameters
     version.metrics = metrics
     version.n_users, version.n_items, version.n_interactions = n_users, n_items, n_interactions
     version.train_seconds = train_seconds

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,18 @@ def train_config(settings: Settings, options: TrainOptions) -> Any:
         "refit_full": settings.train_refit_full,
     }
     return TrainConfig(**{k: v for k, v in chosen.items() if v is not None})
+
+
+def batch_size_for(n_pairs: int, num_negatives: int) -> int:
+    """About 100 optimiser steps per epoch, between 256 and 2048 samples a batch.
+
+    The ML default (2048) is sized for MovieLens-1M's million pairs; on the institute's own
+    data (the demo set has ~12,000 pairs) it leaves ~30 steps an epoch and the model stops
+    undertrained, below popularity (measured: HR@10 0.49 at 2048 vs 0.84 at 512).
+    """
+    samples = n_pairs * (1 + num_negatives)
+    power = max(8, min(11, round(math.log2(max(samples / 100, 1)))))
+    return 2**power
 
 
 async def start(
@@ -184,6 +197,8 @@ async def _execute(
 
     def work() -> Any:
         config = train_config(settings, run.options)  # `threads` bounds torch's pool
+        if not (run.options.batch_size or settings.train_batch_size):
+            config.batch_size = batch_size_for(len(data), config.num_negatives)
         return fit(data, config, progress=on_epoch, item_pool=item_pool)
 
     started = time.monotonic()
@@ -202,6 +217,7 @@ async def _execute(
             n_interactions=int(model.n_interactions),
             train_seconds=float(getattr(model, "train_seconds", time.monotonic() - started)),
             data_snapshot_at=snapshot_at,
+            hyperparameters=_jsonable(model.config.to_dict()),
         )
         current = await registry.get_active(session=session)
         activated = registry.is_better(metrics, current.metrics if current else None)

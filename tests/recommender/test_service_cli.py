@@ -75,3 +75,18 @@ async def test_the_service_shuts_down_without_waiting_out_the_model_poll(
         await asyncio.sleep(0.3)  # the watcher is now waiting for a message
         started = time.monotonic()
     assert time.monotonic() - started < 1.0
+
+
+def test_progress_bar_counts_epochs_of_each_stage() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    from recommender_service.__main__ import _advance
+
+    bar = tqdm(total=5, file=io.StringIO())
+    for _ in range(3):
+        _advance(bar, {"stage": "select", "epochs": 5, "loss": 0.5, "val_hr@10": 0.4})
+    assert (bar.n, bar.total) == (3, 5)
+    _advance(bar, {"stage": "refit", "epochs": 2, "loss": 0.4})
+    assert (bar.n, bar.total) == (1, 2)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recommender_service.config import Settings
 from recommender_service.errors import TrainingInProgress
 from recommender_service.main import create_app
+from recommender_service.training.jobs import batch_size_for
 from recommender_service.training.lock import LOCK_KEY, TrainingLock
 from recommender_service.training.scheduler import BackgroundRuns, retrain_reason
 from shared.service_auth import SERVICE_KEY_HEADER
@@ -198,3 +199,11 @@ async def test_recommendations_show_the_planted_preference(
         unseen5.append(np.mean([item["filiere"] == own for item in fresh["items"]]))
     assert float(np.mean(top10)) > 0.6
     assert float(np.mean(unseen5)) > 0.4
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [(10, 256), (12_000, 512), (60_000, 2048), (994_169, 2048)],
+)
+def test_batch_size_gives_small_data_enough_steps_per_epoch(pairs: int, expected: int) -> None:
+    assert batch_size_for(pairs, num_negatives=4) == expected
