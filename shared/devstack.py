@@ -225,9 +225,18 @@ def _run(env: dict[str, str]) -> int:
             "  Demo accounts are listed in README.md. Ctrl-C stops everything.\n",
             flush=True,
         )
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        return 1
+        stopping = False
+
+        def stop(_signum: int, _frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        # Ctrl-C reaches the whole process group (the servers stop on it too); SIGTERM only us.
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        return 0 if stopping else 1
     except KeyboardInterrupt:
         return 0
     finally:
