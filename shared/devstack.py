@@ -240,14 +240,23 @@ def _run(env: dict[str, str]) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop_children(children)
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    """Graceful stop. After a Ctrl-C the servers already got SIGINT with the process group:
+    a second one would make uvicorn cancel its shutdown, so they get a moment first."""
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(5)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def main(argv: list[str] | None = None) -> int:
