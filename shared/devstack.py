@@ -246,9 +246,10 @@ def _run(env: dict[str, str]) -> int:
 def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
     """Graceful stop. After a Ctrl-C the servers already got SIGINT with the process group:
     a second one would make uvicorn cancel its shutdown, so they get a moment first."""
+    grace = time.monotonic() + 5
     for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(5)
+            child.wait(max(0.0, grace - time.monotonic()))
     for child in children:
         if child.poll() is None:
             child.terminate()
