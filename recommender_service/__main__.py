@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One INFO line per outgoing request (the bootstrap pages through the export) is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if argv[:1] == ["evaluate"]:
         from recommender_service.ml.evaluate_cli import main as evaluate_main
 
