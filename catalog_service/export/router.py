@@ -8,7 +8,7 @@ from catalog_service.dependencies import SessionDep
 from catalog_service.export import service
 from catalog_service.export.dependencies import ServiceCaller
 from catalog_service.export.schemas import MAX_LIMIT, ExportPage
-from shared.events import EpreuveUpserted, EvaluationUpserted, InteractionCreated, UserUpserted
+from shared.events import Payload
 
 router = APIRouter(prefix="/internal/export", tags=["internal"])
 
@@ -17,34 +17,36 @@ AfterId = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 
-
-@router.get("/users", name="export_users")
-async def export_users(
-    _caller: ServiceCaller, session: SessionDep, after_id: AfterId = 0, limit: Limit = 1000
-) -> ExportPage[UserUpserted]:
-    """Every user (deactivated ones with `is_active: false`), as `user.upserted` payloads."""
-    return await service.users(session=session, after_id=after_id, limit=limit)
-
-
-@router.get("/epreuves", name="export_epreuves")
-async def export_epreuves(
-    _caller: ServiceCaller, session: SessionDep, after_id: AfterId = 0, limit: Limit = 1000
-) -> ExportPage[EpreuveUpserted]:
-    """Every épreuve (deleted ones with `is_active: false`), as `epreuve.upserted` payloads."""
-    return await service.epreuves(session=session, after_id=after_id, limit=limit)
+DESCRIPTIONS = {
+    "users": "Every user (deactivated ones with `is_active: false`), as `user.upserted` payloads.",
+    "epreuves": (
+        "Every épreuve (deleted ones with `is_active: false`), as `epreuve.upserted` payloads."
+    ),
+    "interactions": "Every interaction, oldest first, as `interaction.created` payloads.",
+    "evaluations": "Every current rating, as `evaluation.upserted` payloads.",
+}
 
 
-@router.get("/interactions", name="export_interactions")
-async def export_interactions(
-    _caller: ServiceCaller, session: SessionDep, after_id: AfterId = 0, limit: Limit = 1000
-) -> ExportPage[InteractionCreated]:
-    """Every interaction, oldest first, as `interaction.created` payloads."""
-    return await service.interactions(session=session, after_id=after_id, limit=limit)
+def _add_export_route(table: str) -> None:
+    """GET /internal/export/{table}: the four routes differ only in table and payload type."""
+
+    async def endpoint(
+        _caller: ServiceCaller, session: SessionDep, after_id: AfterId = 0, limit: Limit = 1000
+    ) -> ExportPage[Payload]:
+        return await service.export_page(
+            session=session, table=table, after_id=after_id, limit=limit
+        )
+
+    _model, payload = service.EXPORTS[table]
+    router.add_api_route(
+        f"/{table}",
+        endpoint,
+        methods=["GET"],
+        name=f"export_{table}",
+        response_model=ExportPage[payload],  # type: ignore[valid-type]
+        description=DESCRIPTIONS[table],
+    )
 
 
-@router.get("/evaluations", name="export_evaluations")
-async def export_evaluations(
-    _caller: ServiceCaller, session: SessionDep, after_id: AfterId = 0, limit: Limit = 1000
-) -> ExportPage[EvaluationUpserted]:
-    """Every current rating, as `evaluation.upserted` payloads."""
-    return await service.evaluations(session=session, after_id=after_id, limit=limit)
+for _table in service.EXPORTS:
+    _add_export_route(_table)

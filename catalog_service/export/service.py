@@ -4,8 +4,7 @@ Each page is `WHERE id > after_id ORDER BY id LIMIT n`: constant cost at any dep
 concurrent inserts (new rows only ever appear after the last page).
 """
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,14 @@ from shared.events import (
     UserUpserted,
 )
 
-P = TypeVar("P", bound=Payload)
+# Exported table (the URL segment) → (ORM model, payload). Every payload field is a column of the
+# same name, so the SELECT list and the row → payload mapping both derive from the payload.
+EXPORTS: dict[str, tuple[Any, type[Payload]]] = {
+    "users": (User, UserUpserted),
+    "epreuves": (Epreuve, EpreuveUpserted),
+    "interactions": (Interaction, InteractionCreated),
+    "evaluations": (Evaluation, EvaluationUpserted),
+}
 
 
 async def stream_last_id(*, session: AsyncSession) -> str:
@@ -42,15 +48,12 @@ async def stream_last_id(*, session: AsyncSession) -> str:
     return last or "0-0"
 
 
-async def _page(
-    *,
-    session: AsyncSession,
-    model: Any,
-    columns: Sequence[Any],
-    to_payload: Callable[[Any], P],
-    after_id: int,
-    limit: int,
-) -> ExportPage[P]:
+async def export_page(
+    *, session: AsyncSession, table: str, after_id: int, limit: int
+) -> ExportPage[Payload]:
+    """One page of `table` (a key of EXPORTS) after `after_id`, as its event payloads."""
+    model, payload = EXPORTS[table]
+    columns = [getattr(model, name) for name in payload.model_fields if name != "id"]
     last_id = await stream_last_id(session=session)
     rows = (
         await session.execute(
@@ -62,102 +65,8 @@ async def _page(
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return ExportPage[P](
-        items=[to_payload(row) for row in rows],
+    return ExportPage[Payload](
+        items=[payload.model_validate(dict(row._mapping)) for row in rows],
         next_after_id=rows[-1].id if more else None,
         stream_last_id=last_id,
-    )
-
-
-async def users(*, session: AsyncSession, after_id: int, limit: int) -> ExportPage[UserUpserted]:
-    return await _page(
-        session=session,
-        model=User,
-        columns=[User.niveau, User.filiere, User.role, User.is_active],
-        to_payload=lambda r: UserUpserted(
-            id=r.id, niveau=r.niveau, filiere=r.filiere, role=r.role, is_active=r.is_active
-        ),
-        after_id=after_id,
-        limit=limit,
-    )
-
-
-async def epreuves(
-    *, session: AsyncSession, after_id: int, limit: int
-) -> ExportPage[EpreuveUpserted]:
-    return await _page(
-        session=session,
-        model=Epreuve,
-        columns=[
-            Epreuve.title,
-            Epreuve.matiere,
-            Epreuve.filiere,
-            Epreuve.niveau,
-            Epreuve.type,
-            Epreuve.annee,
-            Epreuve.is_active,
-        ],
-        to_payload=lambda r: EpreuveUpserted(
-            id=r.id,
-            title=r.title,
-            matiere=r.matiere,
-            filiere=r.filiere,
-            niveau=r.niveau,
-            type=r.type,
-            annee=r.annee,
-            is_active=r.is_active,
-        ),
-        after_id=after_id,
-        limit=limit,
-    )
-
-
-async def interactions(
-    *, session: AsyncSession, after_id: int, limit: int
-) -> ExportPage[InteractionCreated]:
-    return await _page(
-        session=session,
-        model=Interaction,
-        columns=[
-            Interaction.user_id,
-            Interaction.epreuve_id,
-            Interaction.kind,
-            Interaction.created_at,
-            Interaction.relevance,
-        ],
-        to_payload=lambda r: InteractionCreated(
-            id=r.id,
-            user_id=r.user_id,
-            epreuve_id=r.epreuve_id,
-            kind=r.kind,
-            created_at=r.created_at,
-            relevance=r.relevance,
-        ),
-        after_id=after_id,
-        limit=limit,
-    )
-
-
-async def evaluations(
-    *, session: AsyncSession, after_id: int, limit: int
-) -> ExportPage[EvaluationUpserted]:
-    return await _page(
-        session=session,
-        model=Evaluation,
-        columns=[
-            Evaluation.user_id,
-            Evaluation.epreuve_id,
-            Evaluation.difficulty,
-            Evaluation.relevance,
-            Evaluation.updated_at,
-        ],
-        to_payload=lambda r: EvaluationUpserted(
-            user_id=r.user_id,
-            epreuve_id=r.epreuve_id,
-            difficulty=r.difficulty,
-            relevance=r.relevance,
-            updated_at=r.updated_at,
-        ),
-        after_id=after_id,
-        limit=limit,
     )
