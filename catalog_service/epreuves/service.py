@@ -189,33 +189,36 @@ def _conditions(filters: EpreuveFilters | PopularFilters) -> list[ColumnElement[
 async def list_epreuves(
     *, session: AsyncSession, filters: EpreuveFilters, page: PageParams
 ) -> tuple[Sequence[Epreuve], int]:
-    conditions = _conditions(filters)
-    total = await session.scalar(
-        select(func.count()).select_from(Epreuve).where(Epreuve.is_active, *conditions)
+    return await _filtered_page(
+        session=session, filters=filters, order_by=_ORDERS[filters.order], page=page
     )
-    rows = await session.scalars(
-        _active()
-        .where(*conditions)
-        .order_by(*_ORDERS[filters.order])
-        .limit(page.limit)
-        .offset(page.offset)
-    )
-    return rows.all(), total or 0
 
 
 async def popular(
     *, session: AsyncSession, filters: PopularFilters, page: PageParams
 ) -> tuple[Sequence[Epreuve], int]:
     """Most viewed + downloaded first, optionally within a niveau / filière."""
+    return await _filtered_page(
+        session=session,
+        filters=filters,
+        order_by=(POPULARITY.desc(), Epreuve.downloads.desc(), Epreuve.id.desc()),
+        page=page,
+    )
+
+
+async def _filtered_page(
+    *,
+    session: AsyncSession,
+    filters: EpreuveFilters | PopularFilters,
+    order_by: Sequence[Any],
+    page: PageParams,
+) -> tuple[Sequence[Epreuve], int]:
+    """One page of the active épreuves matching `filters`, and how many match in all."""
     conditions = _conditions(filters)
     total = await session.scalar(
         select(func.count()).select_from(Epreuve).where(Epreuve.is_active, *conditions)
     )
     rows = await session.scalars(
-        _active()
-        .where(*conditions)
-        .order_by(POPULARITY.desc(), Epreuve.downloads.desc(), Epreuve.id.desc())
-        .limit(page.limit)
-        .offset(page.offset)
+        _active().where(*conditions).order_by(*order_by).limit(page.limit).offset(page.offset)
     )
     return rows.all(), total or 0

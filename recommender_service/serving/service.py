@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from recommender_service.config import Settings
 from recommender_service.serving import recommend as recommend_mod
 from recommender_service.serving.cache import ResultCache
-from recommender_service.serving.holder import ModelHolder
+from recommender_service.serving.holder import ActiveModel, ModelHolder
 from recommender_service.serving.items import ItemFilters, item_cards
 from recommender_service.serving.recommend import Ranked
 from recommender_service.serving.similar import similar
@@ -45,13 +46,9 @@ async def recommendations(
     exclude_seen: bool,
     filters: ItemFilters,
 ) -> dict[str, Any]:
-    started = time.perf_counter()
     active = serving.holder.current
-    version = active.version_id if active else "none"
-    scope = serving.cache.user_scope(user_id)
-    key = f"v{version}|k{k}|x{int(exclude_seen)}|{filters.cache_key()}"
-    cached, generation = await serving.cache.get(scope, key)
-    if cached is None:
+
+    async def rank() -> Ranked:
         ranked, _history = await recommend_mod.recommend(
             session=session,
             active=active,
@@ -61,40 +58,74 @@ async def recommendations(
             filters=filters,
             half_life_days=serving.settings.popularity_half_life_days,
         )
-        cached = {"user_id": user_id, **await _body(session, ranked)}
-        await serving.cache.put(scope, key, generation, cached, ttl_seconds=_ttl(serving, ranked))
-        hit = False
-    else:
-        hit = True
-    serving.served[f"recommendations:{cached['fallback'] or 'model'}"] += 1
-    LATENCY.labels("recommendations", str(hit).lower()).observe(time.perf_counter() - started)
-    return {**cached, "cached": hit}
+        return ranked
+
+    return await _cached_answer(
+        session=session,
+        serving=serving,
+        endpoint="recommendations",
+        scope=serving.cache.user_scope(user_id),
+        key=f"v{_version(active)}|k{k}|x{int(exclude_seen)}|{filters.cache_key()}",
+        head={"user_id": user_id},
+        rank=rank,
+    )
 
 
 async def similar_items(
     *, session: AsyncSession, serving: Serving, item_id: int, k: int
 ) -> dict[str, Any]:
-    started = time.perf_counter()
     active = serving.holder.current
-    version = active.version_id if active else "none"
-    scope = serving.cache.item_scope(item_id)
-    key = f"v{version}|k{k}"
-    cached, generation = await serving.cache.get(scope, key)
-    if cached is None:
-        ranked = await similar(
+
+    async def rank() -> Ranked:
+        return await similar(
             session=session,
             active=active,
             item_id=item_id,
             k=k,
             half_life_days=serving.settings.popularity_half_life_days,
         )
-        cached = {"item_id": item_id, **await _body(session, ranked)}
+
+    return await _cached_answer(
+        session=session,
+        serving=serving,
+        endpoint="similar",
+        scope=serving.cache.item_scope(item_id),
+        key=f"v{_version(active)}|k{k}",
+        head={"item_id": item_id},
+        rank=rank,
+    )
+
+
+def _version(active: ActiveModel | None) -> int | str:
+    # Part of every cache key: a new model version never serves the old one's answers.
+    return active.version_id if active else "none"
+
+
+async def _cached_answer(
+    *,
+    session: AsyncSession,
+    serving: Serving,
+    endpoint: str,
+    scope: str,
+    key: str,
+    head: dict[str, Any],
+    rank: Callable[[], Awaitable[Ranked]],
+) -> dict[str, Any]:
+    """The cached body under (scope, key), else `head` + the ranked cards (then cached).
+
+    Counted per fallback and timed per hit/miss, like every serving answer.
+    """
+    started = time.perf_counter()
+    cached, generation = await serving.cache.get(scope, key)
+    if cached is None:
+        ranked = await rank()
+        cached = {**head, **await _body(session, ranked)}
         await serving.cache.put(scope, key, generation, cached, ttl_seconds=_ttl(serving, ranked))
         hit = False
     else:
         hit = True
-    serving.served[f"similar:{cached['fallback'] or 'model'}"] += 1
-    LATENCY.labels("similar", str(hit).lower()).observe(time.perf_counter() - started)
+    serving.served[f"{endpoint}:{cached['fallback'] or 'model'}"] += 1
+    LATENCY.labels(endpoint, str(hit).lower()).observe(time.perf_counter() - started)
     return {**cached, "cached": hit}
 
 
