@@ -7,7 +7,9 @@ committed rating: averages and count are always those of the rows, never a Pytho
 read-modify-write.
 """
 
-from sqlalchemy import Boolean, Float, func, literal, literal_column, select, update
+from collections.abc import Sequence
+
+from sqlalchemy import Boolean, Float, Update, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,20 +94,23 @@ async def upsert(
     return read, bool(row.created)
 
 
-async def _recompute(*, session: AsyncSession, epreuve_id: int) -> EvaluationAggregates:
-    """Sets the épreuve's averages and count from its evaluation rows, in one statement."""
+def averages_update(epreuve_ids: Sequence[int]) -> Update:
+    """UPDATE of the épreuves' averages and count from their evaluation rows, in one statement.
+
+    Only épreuves with at least one evaluation are touched (the rest have nothing to average).
+    """
     stats = (
         select(
-            # Always one row (no GROUP BY), joined to the épreuve row it updates.
-            literal(epreuve_id).label("epreuve_id"),
+            Evaluation.epreuve_id,
             func.avg(Evaluation.difficulty).label("difficulty"),
             func.avg(Evaluation.relevance).label("relevance"),
             func.count().label("count"),
         )
-        .where(Evaluation.epreuve_id == epreuve_id)
+        .where(Evaluation.epreuve_id.in_(epreuve_ids))
+        .group_by(Evaluation.epreuve_id)
         .subquery()
     )
-    result = await session.execute(
+    return (
         update(Epreuve)
         .where(Epreuve.id == stats.c.epreuve_id)
         .values(
@@ -115,7 +120,15 @@ async def _recompute(*, session: AsyncSession, epreuve_id: int) -> EvaluationAgg
             # A rating is not an edit of the épreuve: keep its updated_at.
             updated_at=Epreuve.updated_at,
         )
-        .returning(Epreuve.avg_difficulty, Epreuve.avg_relevance, Epreuve.evaluations)
+    )
+
+
+async def _recompute(*, session: AsyncSession, epreuve_id: int) -> EvaluationAggregates:
+    """Sets the épreuve's averages and count from its rows (it has one: just upserted)."""
+    result = await session.execute(
+        averages_update([epreuve_id]).returning(
+            Epreuve.avg_difficulty, Epreuve.avg_relevance, Epreuve.evaluations
+        )
     )
     row = result.one()
     return EvaluationAggregates(

@@ -34,6 +34,7 @@ from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.epreuves.schemas import EpreuveCreate
 from catalog_service.evaluations.models import Evaluation
+from catalog_service.evaluations.service import averages_update
 from catalog_service.interactions.models import Interaction
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.service import NOTIFY_CHANNEL
@@ -281,28 +282,7 @@ async def _recompute_averages(session: AsyncSession, epreuve_ids: list[int]) -> 
     """The évaluations' averages and count, from the rows, as the evaluations service does."""
     if not epreuve_ids:
         return
-    stats = (
-        select(
-            Evaluation.epreuve_id,
-            func.avg(Evaluation.difficulty).label("difficulty"),
-            func.avg(Evaluation.relevance).label("relevance"),
-            func.count().label("count"),
-        )
-        .where(Evaluation.epreuve_id.in_(epreuve_ids))
-        .group_by(Evaluation.epreuve_id)
-        .subquery()
-    )
-    await session.execute(
-        update(Epreuve)
-        .where(Epreuve.id == stats.c.epreuve_id)
-        .values(
-            avg_difficulty=stats.c.difficulty,
-            avg_relevance=stats.c.relevance,
-            evaluations=stats.c.count,
-            updated_at=Epreuve.updated_at,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(averages_update(epreuve_ids).execution_options(synchronize_session=False))
 
 
 async def _write_comments(
