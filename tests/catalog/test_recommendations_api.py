@@ -153,6 +153,15 @@ def _ids(body: dict[str, Any]) -> list[int]:
     return [item["id"] for item in body["items"]]
 
 
+async def _student_interacts(
+    app: FastAPI, world: World, epreuve_id: int, kind: InteractionKind
+) -> None:
+    async with app.state.sessionmaker() as session:
+        user = await session.get(User, world.student_id)
+        assert user is not None
+        await record_interaction(session=session, user=user, epreuve_id=epreuve_id, kind=kind)
+
+
 async def _recommend(client: httpx.AsyncClient, world: World, **params: Any) -> httpx.Response:
     return await client.get("/v1/users/me/recommendations", params=params, headers=world.student)
 
@@ -204,12 +213,7 @@ async def test_items_deleted_since_the_recommender_learned_them_are_dropped(
 async def test_items_seen_since_are_left_out_unless_asked(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
-    async with app.state.sessionmaker() as session:
-        user = await session.get(User, world.student_id)
-        assert user is not None
-        await record_interaction(
-            session=session, user=user, epreuve_id=world.papers["a"], kind=InteractionKind.DOWNLOAD
-        )
+    await _student_interacts(app, world, world.papers["a"], InteractionKind.DOWNLOAD)
     unseen = (await _recommend(client, world, k=3)).json()
     assert world.papers["a"] not in _ids(unseen)
     assert len(_ids(unseen)) == 3
@@ -246,12 +250,7 @@ async def test_similar_comes_from_the_recommender_without_the_epreuve_itself(
 async def test_recommender_down_answers_popularity_of_the_users_cell_within_budget(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
-    async with app.state.sessionmaker() as session:
-        user = await session.get(User, world.student_id)
-        assert user is not None
-        await record_interaction(
-            session=session, user=user, epreuve_id=world.papers["b"], kind=InteractionKind.VIEW
-        )
+    await _student_interacts(app, world, world.papers["b"], InteractionKind.VIEW)
     started = time.perf_counter()
     response = await _recommend(client, world, k=4)
     elapsed = time.perf_counter() - started
