@@ -30,7 +30,7 @@ from recommender_service.consumer.runner import make_consumer
 from recommender_service.readmodel.models import Interaction, Item, User
 from recommender_service.readmodel.service import apply_payload
 from shared.enums import Filiere, InteractionKind, Niveau, Role
-from shared.events import InteractionCreated, UserUpserted
+from shared.events import CONSUMER_GROUP, InteractionCreated, UserUpserted
 from tests.recommender.conftest import SERVICE_KEY, STREAM, publish
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -101,6 +101,21 @@ async def _count(sm: async_sessionmaker[AsyncSession], model: type) -> int:
         return await session.scalar(select(func.count()).select_from(model)) or 0
 
 
+async def _bootstrap(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    *,
+    service_key: str = SERVICE_KEY,
+    page_size: int = 1000,
+) -> dict[str, int]:
+    """A bootstrap of the test stream's consumer group from the catalog's export."""
+    return await bootstrap(
+        client=client, sessionmaker=sessionmaker, redis=redis, stream=STREAM,
+        group=CONSUMER_GROUP, service_key=service_key, page_size=page_size,
+    )  # fmt: skip
+
+
 async def test_an_empty_read_model_is_loaded_from_the_catalog_export(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -113,10 +128,7 @@ async def test_an_empty_read_model_is_loaded_from_the_catalog_export(
             session=session, redis=redis, stream=STREAM, group="recommender"
         )
     await publish(redis, UserUpserted(id=999))  # already in the stream before the export
-    imported = await bootstrap(
-        client=catalog_client, sessionmaker=sessionmaker, redis=redis, stream=STREAM,
-        group=settings.consumer_group, service_key=SERVICE_KEY, page_size=2,
-    )  # fmt: skip
+    imported = await _bootstrap(catalog_client, sessionmaker, redis, page_size=2)
     # VIEWs recorded by the catalog itself are interactions too; DOWNLOADs are ours.
     n_interactions = await _count(sessionmaker, Interaction)
     assert imported["users"] == 3
@@ -144,10 +156,7 @@ async def test_stream_events_overlapping_the_export_change_nothing(
     catalog_client: httpx.AsyncClient,
     history: list[int],
 ) -> None:
-    await bootstrap(
-        client=catalog_client, sessionmaker=sessionmaker, redis=redis, stream=STREAM,
-        group=settings.consumer_group, service_key=SERVICE_KEY,
-    )  # fmt: skip
+    await _bootstrap(catalog_client, sessionmaker, redis)
     async with sessionmaker() as session:
         exported = await session.get(Interaction, 1)
     before = await _count(sessionmaker, Interaction)
@@ -182,10 +191,7 @@ async def test_a_stream_trimmed_past_the_group_triggers_a_bootstrap(
         assert await needs_bootstrap(
             session=session, redis=redis, stream=STREAM, group=settings.consumer_group
         )
-    await bootstrap(
-        client=catalog_client, sessionmaker=sessionmaker, redis=redis, stream=STREAM,
-        group=settings.consumer_group, service_key=SERVICE_KEY,
-    )  # fmt: skip
+    await _bootstrap(catalog_client, sessionmaker, redis)
     assert await stream_gap(redis, stream=STREAM, group=settings.consumer_group) is False
     assert await _count(sessionmaker, Item) == 2
 
@@ -198,10 +204,7 @@ async def test_a_wrong_service_key_fails_the_bootstrap(
     from recommender_service.consumer.bootstrap import BootstrapError
 
     with pytest.raises(BootstrapError, match="HTTP 401"):
-        await bootstrap(
-            client=catalog_client, sessionmaker=sessionmaker, redis=redis, stream=STREAM,
-            group="recommender", service_key="wrong",
-        )  # fmt: skip
+        await _bootstrap(catalog_client, sessionmaker, redis, service_key="wrong")
 
 
 def _fresh(settings: Settings) -> Settings:
