@@ -8,18 +8,37 @@ before each test that asks for `database_url`, so assertions can be exact.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 
 from migrations.runner import upgrade
 from shared.database import asyncpg_url
 
 SCHEMAS = ("catalog", "recommender")
+
+
+@contextlib.asynccontextmanager
+async def asgi_client(
+    app: FastAPI, *, lifespan: bool = False, base_url: str = "http://test", **client_args: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on `app` with no socket. ASGITransport does not run the app's lifespan:
+    `lifespan=True` runs its startup before the client and its shutdown after."""
+    async with contextlib.AsyncExitStack() as stack:
+        if lifespan:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app)
+        yield await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url=base_url, **client_args)
+        )
 
 
 def _server_url() -> str:

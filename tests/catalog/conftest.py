@@ -39,6 +39,7 @@ from catalog_service.users.models import User
 from catalog_service.users.schemas import UserCreate
 from catalog_service.users.service import create_user
 from shared.enums import EpreuveType, Filiere, Niveau, Role
+from tests.conftest import asgi_client
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 SERVICE_KEY = "test-service-key"
@@ -111,8 +112,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app (no socket): `await client.get("/v1/epreuves", headers=...)`."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with asgi_client(app) as http:
         yield http
 
 

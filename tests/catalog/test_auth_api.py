@@ -10,6 +10,7 @@ from sqlalchemy import select
 from catalog_service.outbox.models import OutboxEvent
 from shared.enums import Role
 from tests.catalog.conftest import DEFAULT_PASSWORD
+from tests.conftest import asgi_client
 
 REGISTRATION = {
     "email": "Awa.Diop@Univ.example",
@@ -205,10 +206,7 @@ async def test_rate_limit_is_shared_through_redis_across_apps(
     for _ in range(3):
         await _login(client, "ines@univ.example", "wrong-password")
     replica = create_app(settings)
-    async with (
-        replica.router.lifespan_context(replica),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=replica), base_url="http://t") as other,
-    ):
+    async with asgi_client(replica, lifespan=True) as other:
         response = await _login(other, "ines@univ.example", DEFAULT_PASSWORD)
     assert response.status_code == 429
 

@@ -22,6 +22,7 @@ from shared.devstack import EmbeddedRedis
 from shared.events import Event, EventType
 from tests.catalog.conftest import MakeEpreuve, MakeUser
 from tests.catalog.fixtures_events import stream_events, wait_until
+from tests.conftest import asgi_client
 
 STREAM = "flow.catalog.events"
 RELAY_ON = {"outbox_relay_enabled": True, "events_stream": STREAM, "outbox_poll_interval": 0.05}
@@ -108,12 +109,7 @@ async def test_writes_succeed_while_redis_is_down_and_the_backlog_arrives_once(
     epreuves = [(await make_epreuve()).id for _ in range(3)]
     written: list[int] = []
     try:
-        async with (
-            catalog.router.lifespan_context(catalog),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=catalog), base_url="http://test"
-            ) as client,
-        ):
+        async with asgi_client(catalog, lifespan=True) as client:
 
             async def burst(count: int) -> None:
                 for ids in await asyncio.gather(

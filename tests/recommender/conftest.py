@@ -3,6 +3,7 @@ factory, and factories that write the read model through the same code the consu
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from shared.database import make_engine, make_sessionmaker
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 from shared.events import EpreuveUpserted, Event, InteractionCreated, Payload, UserUpserted
 from shared.service_auth import SERVICE_KEY_HEADER
+from tests.conftest import asgi_client
 
 SERVICE_KEY = "test-service-key"
 STREAM = "test.catalog.events"
@@ -81,10 +83,15 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    headers = {SERVICE_KEY_HEADER: SERVICE_KEY}
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as c:
+    async with service_client(app) as c:
         yield c
+
+
+def service_client(
+    app: FastAPI, *, lifespan: bool = False
+) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    """An ASGI client on the recommender that sends the service key, as the catalog does."""
+    return asgi_client(app, lifespan=lifespan, headers={SERVICE_KEY_HEADER: SERVICE_KEY})
 
 
 async def publish(redis: aioredis.Redis, payload: Payload, *, stream: str = STREAM) -> Event:

@@ -31,6 +31,7 @@ from recommender_service.readmodel.models import Interaction, Item, User
 from recommender_service.readmodel.service import apply_payload
 from shared.enums import Filiere, InteractionKind, Niveau, Role
 from shared.events import CONSUMER_GROUP, InteractionCreated, UserUpserted
+from tests.conftest import asgi_client
 from tests.recommender.conftest import SERVICE_KEY, STREAM, publish
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -51,8 +52,7 @@ async def catalog(database_url: str, redis_url: str, tmp_path: Path) -> AsyncIte
 
 @pytest.fixture
 async def catalog_client(catalog: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=catalog)
-    async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+    async with asgi_client(catalog, base_url="http://catalog") as client:
         yield client
 
 
@@ -267,9 +267,8 @@ async def test_replicas_starting_together_bootstrap_once(
     async def record(request: httpx.Request) -> None:
         exports.append(request.url.path)
 
-    transport = httpx.ASGITransport(app=catalog)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://catalog", event_hooks={"request": [record]}
+    async with asgi_client(
+        catalog, base_url="http://catalog", event_hooks={"request": [record]}
     ) as client:
         replicas = [
             make_consumer(settings, redis=redis, sessionmaker=sessionmaker, name=f"r{n}")

@@ -20,11 +20,11 @@ from shared.enums import InteractionKind
 from shared.events import EpreuveDeleted, InteractionCreated
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.recommender.conftest import (
-    SERVICE_KEY,
     ReadModel,
     load_synthetic,
     make_settings,
     publish,
+    service_client,
 )
 from tests.recommender.synthetic import SyntheticData, generate
 
@@ -207,13 +207,8 @@ async def consuming_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app whose background consumer runs, as in production."""
     app = create_app(make_settings(database_url, redis_url, tmp_path, consumer_enabled=True))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {SERVICE_KEY_HEADER: SERVICE_KEY}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=headers
-        ) as c:
-            yield c
+    async with service_client(app, lifespan=True) as c:
+        yield c
 
 
 async def test_an_interaction_event_invalidates_that_users_cache(
@@ -330,16 +325,11 @@ async def test_recommendations_are_served_while_redis_is_down(
     await read_model.user(1)
     await read_model.item(10)
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            headers = {SERVICE_KEY_HEADER: SERVICE_KEY}
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://test", headers=headers
-            ) as c:
-                own_redis.stop()
-                for _ in range(2):
-                    body = await _recommend(c, 1, k=3)
-                    assert ([i["item_id"] for i in body["items"]], body["cached"]) == ([10], False)
+        async with service_client(app, lifespan=True) as c:
+            own_redis.stop()
+            for _ in range(2):
+                body = await _recommend(c, 1, k=3)
+                assert ([i["item_id"] for i in body["items"]], body["cached"]) == ([10], False)
                 assert (await c.get("/readyz")).status_code == 503
     finally:
         own_redis.stop()
