@@ -84,22 +84,9 @@ async def create(
     max_bytes: int,
 ) -> Epreuve:
     stored = await storage.store_pdf(file, root=upload_root, max_bytes=max_bytes)
-    epreuve = Epreuve(
-        **data.model_dump(),
-        teacher_id=teacher.id,
-        file_path=stored.path,
-        file_size=stored.size,
-        file_sha256=stored.sha256,
-        original_filename=(filename or "")[:255] or None,
-    )
-    try:
-        session.add(epreuve)
-        await session.flush()
-        await _publish(session, epreuve)
-        await session.commit()
-    except BaseException:
-        storage.remove(upload_root, stored.path)
-        raise
+    epreuve = Epreuve(**data.model_dump(), teacher_id=teacher.id, **_file_columns(stored, filename))
+    session.add(epreuve)
+    await _save_with_file(session, epreuve, upload_root=upload_root, stored=stored)
     epreuve.teacher = teacher
     return epreuve
 
@@ -124,19 +111,34 @@ async def replace_file(
 ) -> Epreuve:
     stored = await storage.store_pdf(file, root=upload_root, max_bytes=max_bytes)
     previous = epreuve.file_path
+    for column, value in _file_columns(stored, filename).items():
+        setattr(epreuve, column, value)
+    await _save_with_file(session, epreuve, upload_root=upload_root, stored=stored)
+    storage.remove(upload_root, previous)
+    return epreuve
+
+
+def _file_columns(stored: storage.StoredFile, filename: str | None) -> dict[str, Any]:
+    """The épreuve's columns describing its stored PDF (the client's name cut to the column)."""
+    return {
+        "file_path": stored.path,
+        "file_size": stored.size,
+        "file_sha256": stored.sha256,
+        "original_filename": (filename or "")[:255] or None,
+    }
+
+
+async def _save_with_file(
+    session: AsyncSession, epreuve: Epreuve, *, upload_root: Path, stored: storage.StoredFile
+) -> None:
+    """Flushes, publishes and commits the épreuve; on any failure its new file is removed."""
     try:
-        epreuve.file_path = stored.path
-        epreuve.file_size = stored.size
-        epreuve.file_sha256 = stored.sha256
-        epreuve.original_filename = (filename or "")[:255] or None
         await session.flush()
         await _publish(session, epreuve)
         await session.commit()
     except BaseException:
         storage.remove(upload_root, stored.path)
         raise
-    storage.remove(upload_root, previous)
-    return epreuve
 
 
 async def soft_delete(*, session: AsyncSession, epreuve: Epreuve) -> None:
