@@ -43,7 +43,8 @@ _ORDERS: dict[EpreuveOrder, tuple[Any, ...]] = {
 }
 
 
-def _active() -> Select[Epreuve]:
+def active_epreuves() -> Select[Epreuve]:
+    """SELECT of the épreuves not soft-deleted, with their teacher loaded (cards show it)."""
     return select(Epreuve).options(joinedload(Epreuve.teacher)).where(Epreuve.is_active)
 
 
@@ -62,7 +63,7 @@ async def _publish(session: AsyncSession, epreuve: Epreuve) -> None:
 
 
 async def get_active(*, session: AsyncSession, epreuve_id: int) -> Epreuve:
-    epreuve = await session.scalar(_active().where(Epreuve.id == epreuve_id))
+    epreuve = await session.scalar(active_epreuves().where(Epreuve.id == epreuve_id))
     if epreuve is None:
         raise NotFound(f"Épreuve {epreuve_id} not found", code="epreuve_not_found")
     return epreuve
@@ -221,6 +222,10 @@ async def _filtered_page(
         select(func.count()).select_from(Epreuve).where(Epreuve.is_active, *conditions)
     )
     rows = await session.scalars(
-        _active().where(*conditions).order_by(*order_by).limit(page.limit).offset(page.offset)
+        active_epreuves()
+        .where(*conditions)
+        .order_by(*order_by)
+        .limit(page.limit)
+        .offset(page.offset)
     )
     return rows.all(), total or 0

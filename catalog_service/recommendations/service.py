@@ -14,12 +14,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, select
+from sqlalchemy import ColumnElement, and_, case, exists
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.epreuves.schemas import EpreuveRead
+from catalog_service.epreuves.service import POPULARITY, active_epreuves
 from catalog_service.interactions.models import Interaction
 from catalog_service.recommendations.client import (
     ItemUnknown,
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 # Asked beyond k, so that items dropped here (deleted, seen meanwhile) rarely leave a gap.
 SLACK = 5
-POPULARITY = Epreuve.views + Epreuve.downloads
 
 
 def _filters(query: RecommendationQuery) -> list[ColumnElement[bool]]:
@@ -54,10 +53,6 @@ def _filters(query: RecommendationQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _active() -> Select[Epreuve]:
-    return select(Epreuve).options(joinedload(Epreuve.teacher)).where(Epreuve.is_active)
-
-
 def _item(epreuve: Epreuve, score: float, reason: str) -> RecommendedEpreuve:
     record = EpreuveRead.model_validate(epreuve).model_dump()
     return RecommendedEpreuve(**record, score=score, reason=reason)
@@ -71,7 +66,7 @@ async def _hydrate(
     exclude: ColumnElement[bool] | None = None,
 ) -> list[RecommendedEpreuve]:
     ids = [item.item_id for item in ranked]
-    statement = _active().where(Epreuve.id.in_(ids), *conditions)
+    statement = active_epreuves().where(Epreuve.id.in_(ids), *conditions)
     if exclude is not None:
         statement = statement.where(~exclude)
     rows = {e.id: e for e in (await session.scalars(statement)).all()}
@@ -112,7 +107,7 @@ async def popular_for(
     *, session: AsyncSession, user: User, query: RecommendationQuery
 ) -> RecommendationList:
     """Most viewed + downloaded first, the user's niveau and filière before the rest."""
-    statement = _active().where(*_filters(query))
+    statement = active_epreuves().where(*_filters(query))
     if query.exclude_seen:
         statement = statement.where(~_seen_by(user))
     closeness: list[Any] = []
@@ -164,7 +159,7 @@ async def content_neighbours(
     """Same filière and niveau, the same matière first, then by popularity."""
     same_matiere = Epreuve.matiere == epreuve.matiere
     statement = (
-        _active()
+        active_epreuves()
         .where(
             Epreuve.id != epreuve.id,
             Epreuve.filiere == epreuve.filiere,
