@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 from prometheus_client import Counter, Histogram
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from catalog_service.config import Settings
 from catalog_service.recommendations.breaker import CircuitBreaker
 from shared.service_auth import SERVICE_KEY_HEADER
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CALLS = Counter(
     "catalog_recommender_calls_total",
@@ -125,8 +128,7 @@ class RecommenderClient:
         response = await self._send(method, path, params=params, json=json, timeout_s=timeout_s)
         status = response.status_code
         if 400 <= status < 500 and status not in (401, 403):
-            self.breaker.record_success()
-            CALLS.labels("rejected").inc()
+            self._healthy("rejected")
             try:
                 body = response.json()
                 code, message = str(body["code"]), str(body["message"])
@@ -134,18 +136,8 @@ class RecommenderClient:
                 code, message = f"http_{status}", response.text[:200]
             raise RecommenderRejected(status, code, message)
         if not 200 <= status < 300:
-            self._failed("error", None)
-            if status in (401, 403):
-                logger.error("the recommender refused our SERVICE_API_KEY (%s)", status)
-            raise RecommenderUnavailable(f"HTTP {status}")
-        try:
-            body = response.json()
-        except ValueError:
-            self._failed("error", None)
-            raise RecommenderUnavailable("malformed answer") from None
-        self.breaker.record_success()
-        CALLS.labels("ok").inc()
-        return body
+            self._unusable_status(status)
+        return self._decoded(response.json)
 
     async def _send(
         self,
@@ -179,24 +171,33 @@ class RecommenderClient:
     async def _get(self, path: str, params: dict[str, Any]) -> RecommenderAnswer:
         response = await self._send("GET", path, params=params)
         if response.status_code == 404:
-            self.breaker.record_success()
-            CALLS.labels("not_found").inc()
+            self._healthy("not_found")
             raise ItemUnknown(path)
         if response.status_code != 200:
-            self._failed("error", None)
-            if response.status_code in (401, 403):
-                logger.error(
-                    "the recommender refused our SERVICE_API_KEY (%s)", response.status_code
-                )
-            raise RecommenderUnavailable(f"HTTP {response.status_code}")
+            self._unusable_status(response.status_code)
+        return self._decoded(lambda: RecommenderAnswer.model_validate_json(response.content))
+
+    def _decoded(self, decode: Callable[[], T]) -> T:
+        """The body of a usable answer, counted ok; one that does not decode is a failure."""
         try:
-            answer = RecommenderAnswer.model_validate_json(response.content)
-        except ValidationError:
+            value = decode()
+        except ValueError:  # pydantic's ValidationError included
             self._failed("error", None)
             raise RecommenderUnavailable("malformed answer") from None
+        self._healthy("ok")
+        return value
+
+    def _unusable_status(self, status: int) -> NoReturn:
+        """A status no caller can use: a breaker failure; our key refused is logged loudly."""
+        self._failed("error", None)
+        if status in (401, 403):
+            logger.error("the recommender refused our SERVICE_API_KEY (%s)", status)
+        raise RecommenderUnavailable(f"HTTP {status}")
+
+    def _healthy(self, outcome: str) -> None:
+        # The recommender answered sensibly, whatever the answer: good for the breaker.
         self.breaker.record_success()
-        CALLS.labels("ok").inc()
-        return answer
+        CALLS.labels(outcome).inc()
 
     def _failed(self, outcome: str, started: float | None) -> None:
         if started is not None:
