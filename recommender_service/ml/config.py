@@ -19,6 +19,7 @@ class TrainConfig:
     batch_size: int = 2048
     lr: float = 0.002
     weight_decay: float = 0.0
+    l2: float = 0.0  # L2 on the embedding rows looked up in each batch (not on every row)
     num_negatives: int = 4
     patience: int = 10
     grad_clip: float = 5.0

@@ -72,6 +72,21 @@ def epoch_samples(
     return torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(y), torch.from_numpy(w)
 
 
+def embedding_penalty(model: nn.Module, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of the embedding rows this batch touches (user_*/item_* tables).
+
+    Unlike weight decay, rows absent from the batch are left alone, so rare users and items are
+    not shrunk towards zero at every step (the usual L2 of MF/NCF with SGD)."""
+    total = torch.zeros(())
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Embedding) and module.weight.requires_grad:
+            leaf = name.rsplit(".", 1)[-1]
+            index = users if leaf.startswith("user") else items if leaf.startswith("item") else None
+            if index is not None:
+                total = total + module(index).pow(2).sum()
+    return total / max(1, len(users))
+
+
 def train(
     model: nn.Module,
     *,
@@ -126,6 +141,8 @@ def train(
                 sl = slice(start, start + config.batch_size)
                 logits = model(u[sl], i[sl])
                 loss = (loss_fn(logits, y[sl]) * w[sl]).mean()
+                if config.l2 > 0:
+                    loss = loss + config.l2 * embedding_penalty(model, u[sl], i[sl])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip > 0:

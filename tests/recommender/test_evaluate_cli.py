@@ -44,6 +44,7 @@ def test_neural_model_writes_json_with_every_required_key_and_a_png(
     assert result["model"] == "mf" and result["dataset"] == "ml-100k"
     assert result["epochs"] == 3 and len(result["history"]) == 3
     assert result["hyperparameters"]["epochs"] == 3
+    assert result["hyperparameters"]["l2"] == evaluate_cli.L2  # the command's own default
     assert 0.0 <= result["ndcg@10"] <= result["hr@10"] <= 1.0
     assert result["peak_rss_mb"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

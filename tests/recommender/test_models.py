@@ -10,6 +10,7 @@ from recommender_service.ml.config import TrainConfig
 from recommender_service.ml.data import InteractionData
 from recommender_service.ml.models import GMF, MLP, MODEL_NAMES, NeuMF, build_model
 from recommender_service.ml.pipeline import fit
+from recommender_service.ml.trainer import embedding_penalty
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -51,3 +52,22 @@ def test_fit_is_deterministic_with_a_seed() -> None:
     assert a.metrics == b.metrics
     user = int(a.user_ids[0])
     np.testing.assert_array_equal(a.scores_for_user(user), b.scores_for_user(user))
+
+
+def test_embedding_penalty_is_the_batch_rows_squared_norm_per_sample() -> None:
+    model = build_model("mf", 3, 4, embedding_dim=2, mlp_layers=(4,), dropout=0.0)
+    with torch.no_grad():
+        for table in (model.user, model.item, model.user_bias, model.item_bias):
+            table.weight.fill_(1.0)
+    users, items = torch.tensor([0, 0]), torch.tensor([1, 2])
+    # Per sample: user row 2 + item row 2 + user bias 1 + item bias 1 = 6; mean over 2 samples.
+    assert embedding_penalty(model, users, items).item() == 6.0
+
+
+def test_embedding_penalty_leaves_rows_outside_the_batch_untouched() -> None:
+    model = NeuMF(3, 4, 4, (8, 4), 0.0)
+    embedding_penalty(model, torch.tensor([1]), torch.tensor([2])).backward()
+    grad = model.gmf.item.weight.grad
+    assert grad is not None
+    assert torch.count_nonzero(grad[[0, 1, 3]]).item() == 0
+    assert torch.count_nonzero(grad[2]).item() == 4
