@@ -1,5 +1,6 @@
-"""Recording interactions: the catalog's hot write path.
+"""Recording interactions inside a caller's transaction (VIEW on read, DOWNLOAD, RATE).
 
+POST /v1/interactions goes through `batcher.IngestBatcher` (group commit) instead.
 One interaction is one SQL statement (then the commit): a CTE that checks the épreuve is active
 and, for VIEW / DOWNLOAD, bumps its counter; inserts the interaction; takes the user's outbox
 order lock and inserts the `interaction.created` outbox row, whose payload is completed in SQL
