@@ -49,16 +49,8 @@ def active_epreuves() -> Select[Epreuve]:
 
 
 async def _publish(session: AsyncSession, epreuve: Epreuve) -> None:
-    payload = EpreuveUpserted(
-        id=epreuve.id,
-        title=epreuve.title,
-        matiere=epreuve.matiere,
-        filiere=epreuve.filiere,
-        niveau=epreuve.niveau,
-        type=epreuve.type,
-        annee=epreuve.annee,
-        is_active=epreuve.is_active,
-    )
+    # Read off the row by the contract's own fields, as the export does: one field list.
+    payload = EpreuveUpserted.model_validate(epreuve, from_attributes=True)
     await record_event(session=session, payload=payload)
 
 

@@ -23,13 +23,8 @@ from shared.events import UserDeleted, UserUpserted
 
 
 async def _publish(session: AsyncSession, user: User) -> None:
-    payload = UserUpserted(
-        id=user.id,
-        niveau=user.niveau,
-        filiere=user.filiere,
-        role=user.role,
-        is_active=user.is_active,
-    )
+    # Read off the row by the contract's own fields, as the export does: one field list.
+    payload = UserUpserted.model_validate(user, from_attributes=True)
     await record_event(session=session, payload=payload, ordering_key=user.id)
 
 
