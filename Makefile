@@ -37,6 +37,7 @@ train: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy catalog_service recommender_service shared migrations
 
 format: install
 	$(VENV)/bin/ruff format .

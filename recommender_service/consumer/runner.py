@@ -86,9 +86,10 @@ async def try_bootstrap(
         return None
     deadline = time.monotonic() + wait_seconds
     async with contextlib.AsyncExitStack() as stack:
-        client = catalog or await stack.enter_async_context(
-            httpx.AsyncClient(base_url=settings.catalog_url, timeout=30.0)
-        )
+        client = catalog
+        if client is None:
+            client = httpx.AsyncClient(base_url=settings.catalog_url, timeout=30.0)
+            stack.push_async_callback(client.aclose)
         while True:
             try:
                 return await bootstrap(
