@@ -148,10 +148,10 @@ class BackgroundRuns:
             return None
 
     async def run_scheduler(self, stop: asyncio.Event) -> None:
-        """Reaps abandoned runs at least once per lease, and checks for a due retrain every
+        """Reaps abandoned runs twice per lease, and checks for a due retrain every
         `RETRAIN_CHECK_SECONDS` when automatic retraining is enabled."""
         settings = self.settings
-        tick = min(settings.retrain_check_seconds, settings.training_lock_ttl_ms / 1000)
+        tick = min(settings.retrain_check_seconds, settings.training_lock_ttl_ms / 2000)
         next_check = time.monotonic() + settings.retrain_check_seconds
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

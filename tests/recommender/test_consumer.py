@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -199,21 +200,51 @@ async def test_a_malformed_entry_is_dead_lettered_at_once(
 async def test_background_consumer_applies_events_as_they_arrive(
     settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    from recommender_service.consumer.runner import run_forever
+    await _in_background(settings, redis, sessionmaker, UserUpserted(id=3))
 
-    consumer = await _consumer(settings, redis, sessionmaker)
+
+async def test_the_consumer_recreates_a_group_redis_lost(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async def lose_the_group(consumer: StreamConsumer) -> None:
+        await redis.xgroup_destroy(STREAM, consumer.group)  # e.g. Redis restarted without it
+
+    consumer = await _in_background(
+        settings, redis, sessionmaker, UserUpserted(id=1), UserUpserted(id=2),
+        between=lose_the_group,
+    )  # fmt: skip
+    groups = [g["name"] for g in await redis.xinfo_groups(STREAM)]
+    assert groups == [consumer.group]
+    assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
+
+
+async def _in_background(
+    settings: Settings,
+    redis: aioredis.Redis,
+    sm: async_sessionmaker[AsyncSession],
+    *users: UserUpserted,
+    between: Callable[[StreamConsumer], Awaitable[None]] | None = None,
+) -> StreamConsumer:
+    """Runs the background consumer while `users` are published one by one, each applied
+    before the next (`between` runs between them)."""
+    consumer = await _consumer(settings, redis, sm)
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_forever(consumer, settings, sessionmaker=sessionmaker, stop=stop)
-    )
-    await publish(redis, UserUpserted(id=3))
-    for _ in range(100):
-        if await _count(sessionmaker, User) == 1:
-            break
-        await asyncio.sleep(0.02)
-    stop.set()
-    await asyncio.wait_for(task, 5)
-    assert await _count(sessionmaker, User) == 1
+    task = asyncio.create_task(run_forever(consumer, settings, sessionmaker=sm, stop=stop))
+    try:
+        for n, user in enumerate(users):
+            if n and between is not None:
+                await between(consumer)
+            await publish(redis, user)
+            for _ in range(400):
+                if await _count(sm, User) == n + 1:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"user {user.id} was never applied")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    return consumer
 
 
 async def test_a_read_batch_is_applied_in_one_transaction(
@@ -424,36 +455,6 @@ async def test_a_restarted_consumer_process_applies_its_own_pending_entries_at_o
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0
-
-
-async def test_the_consumer_recreates_a_group_redis_lost(
-    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
-) -> None:
-    consumer = await _consumer(settings, redis, sessionmaker)
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_forever(consumer, settings, sessionmaker=sessionmaker, stop=stop)
-    )
-    try:
-        await publish(redis, UserUpserted(id=1))
-        await _until_count(sessionmaker, User, 1)
-        await redis.xgroup_destroy(STREAM, consumer.group)  # e.g. Redis restarted without it
-        await publish(redis, UserUpserted(id=2))
-        await _until_count(sessionmaker, User, 2)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-    groups = [g["name"] for g in await redis.xinfo_groups(STREAM)]
-    assert groups == [consumer.group]
-    assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
-
-
-async def _until_count(sm: async_sessionmaker[AsyncSession], model: type, n: int) -> None:
-    for _ in range(400):
-        if await _count(sm, model) == n:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{model.__name__} never reached {n} rows")
 
 
 async def test_consumers_idle_for_long_with_nothing_pending_leave_the_group(
