@@ -110,7 +110,10 @@ class EmbeddedPostgres:
         return self._server.get_uri(database)
 
     def start(self) -> None:
-        """Starts the server again after it died: same data folder, same socket."""
+        """Starts the server again after it died: same data folder, same socket. As root, the
+        server's OS user must still reach the folder: its parents' modes are mended first (a
+        tool such as pytest may have reset them to 0700 since)."""
+        self._server.ensure_pgdata_inited()
         self._server.ensure_postgres_running()
         self._down_since = None
 

@@ -7,9 +7,11 @@ file order."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -87,8 +89,17 @@ def _until(check: Callable[[], bool], timeout_s: float, what: str, runner: Runne
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    scratch = tmp_path_factory.mktemp("devstack-run")
+def runner() -> Iterator[Runner]:
+    # Not under pytest's temp root: another pytest session on the machine resets its mode to
+    # 0700 at start, and a root runner's PostgreSQL runs as another OS user.
+    scratch = Path(tempfile.mkdtemp(prefix="epreuves-devstack-run-"))
+    try:
+        yield from _runner(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _runner(scratch: Path) -> Iterator[Runner]:
     catalog_port, recommender_port = free_port(), free_port()
     env = {
         k: v
