@@ -123,7 +123,7 @@ def _recovery_line(recovery: dict[str, Any]) -> str:
 
 
 def _table(reports: list[dict[str, Any]]) -> str:
-    head = f"{'scenario':<18} {'acked':>7} {'lost':>5} {'doubled':>7}  5xx by code"
+    head = f"{'scenario':<18} {'acked':>7} {'lost':>5} {'doubled':>7} {'writes/s':>8}  5xx by code"
     lines = [head, "-" * 78]
     for report in reports:
         if "skipped" in report:
@@ -133,7 +133,7 @@ def _table(reports: list[dict[str, Any]]) -> str:
         errors = ", ".join(f"{k}: {v}" for k, v in report["server_errors"].items()) or "none"
         lines.append(
             f"{report['scenario']:<18} {inv['acknowledged']:>7} {inv['lost']:>5} "
-            f"{inv['doubled']:>7}  {errors}"
+            f"{inv['doubled']:>7} {report['writes']['per_second']:>8}  {errors}"
         )
         lines.append(f"{'':<18} {_recovery_line(report['recovery'])}")
         if not inv["holds"]:

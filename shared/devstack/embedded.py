@@ -28,6 +28,19 @@ from shared.devstack.supervisor import describe_exit, log
 POSTGRES_DOWN_GRACE_S = 3.0
 
 
+def postmaster_pid(pgdata: Path) -> int | None:
+    """The pid of the postmaster running on `pgdata` (its postmaster.pid names it), or None."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return pid
+    except (OSError, ValueError, psutil.Error):
+        pass
+    return None
+
+
 @dataclass(frozen=True)
 class PostgresControl:
     """`pg_ctl` on one embedded server (as the OS user that runs it, when we are root)."""
@@ -59,16 +72,7 @@ class PostgresControl:
         self._pg_ctl("-w", "-t", "60", "-m", mode, "stop")
 
     def postmaster_pid(self) -> int | None:
-        """The running postmaster's pid (postmaster.pid names it), or None."""
-        import psutil
-
-        try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                return pid
-        except (OSError, ValueError, psutil.Error):
-            pass
-        return None
+        return postmaster_pid(self.pgdata)
 
     def _pg_ctl(self, *args: str) -> None:
         # Output to a file, not a pipe: the postmaster it starts would hold a pipe open forever.

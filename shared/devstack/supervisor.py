@@ -152,15 +152,8 @@ class _Watch:
 
 
 class Supervisor:
-    def __init__(
-        self,
-        policy: RestartPolicy | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        poll_s: float = 0.25,
-    ) -> None:
+    def __init__(self, policy: RestartPolicy | None = None, *, poll_s: float = 0.25) -> None:
         self.policy = policy or RestartPolicy()
-        self._clock = clock
         self._poll_s = poll_s
         self._watches: list[_Watch] = []
         self.stopping = False
@@ -190,7 +183,7 @@ class Supervisor:
                 self._check(watch)
 
     def _check(self, watch: _Watch) -> None:
-        now = self._clock()
+        now = time.monotonic()
         child = watch.child
         if watch.restart_at is not None:
             if now >= watch.restart_at:
@@ -230,12 +223,12 @@ class Supervisor:
 
     def wait_until(self, done: Callable[[], bool], *, timeout_s: float | None = None) -> bool:
         """Supervises until `done()` (True), a stop request or the timeout (False)."""
-        deadline = None if timeout_s is None else self._clock() + timeout_s
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.stopping:
             self.check()
             if done():
                 return True
-            if deadline is not None and self._clock() > deadline:
+            if deadline is not None and time.monotonic() > deadline:
                 return False
             time.sleep(self._poll_s)
         return False

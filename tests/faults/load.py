@@ -26,6 +26,14 @@ KINDS = ("VIEW", "CLICK", "DOWNLOAD")
 class Ledger:
     acked: dict[int, str] = field(default_factory=dict)  # interaction id → request token
     outcomes: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, label)
+    started_at: float = field(default_factory=time.monotonic)
+    stopped_at: float | None = None
+
+    @property
+    def per_second(self) -> float:
+        """Writes answered per second (the target rate, unless answers come slower)."""
+        elapsed = (self.stopped_at or time.monotonic()) - self.started_at
+        return round(len(self.outcomes) / elapsed, 1) if elapsed > 0 else 0.0
 
     def record(self, label: str) -> None:
         self.outcomes.append((time.monotonic(), label))
@@ -84,6 +92,7 @@ class WriteLoad:
     async def __aexit__(self, *_exc: object) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks)
+        self.ledger.stopped_at = time.monotonic()
         if self._http is not None:
             await self._http.aclose()
 

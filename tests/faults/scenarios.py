@@ -54,7 +54,11 @@ async def _scenario(
         "scenario": name,
         "params": {**params, "load": asdict(load), "clients": len(stack.students)},
         "seconds": round(time.monotonic() - started, 1),
-        "writes": {"sent": len(ledger.outcomes), "acknowledged": len(ledger.acked)},
+        "writes": {
+            "sent": len(ledger.outcomes),
+            "acknowledged": len(ledger.acked),
+            "per_second": ledger.per_second,
+        },
         "outcomes": ledger.counts(),
         "server_errors": ledger.server_errors(),
         "recovery": recovery,

@@ -24,6 +24,7 @@ import pytest
 
 from catalog_service.auth.tokens import TokenSigner, TokenType
 from shared.devstack import PostgresControl
+from shared.devstack.embedded import postmaster_pid
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.e2e.servers import free_port
 
@@ -67,8 +68,8 @@ class Runner:
         assert child is not None, marker
         return child.pid
 
-    def postgres(self) -> PostgresControl:
-        return PostgresControl(self.data_dir / "postgres", Path("pg_ctl"))
+    def postmaster(self) -> int | None:
+        return postmaster_pid(self.data_dir / "postgres")
 
 
 def _status(url: str, headers: dict[str, str] | None = None) -> int | str:
@@ -204,13 +205,12 @@ def test_a_killed_embedded_redis_is_started_again_on_its_socket(runner: Runner) 
 
 
 def test_a_killed_embedded_postgres_is_started_again_on_its_data(runner: Runner) -> None:
-    control = runner.postgres()
-    first = control.postmaster_pid()
+    first = runner.postmaster()
     assert first is not None
     psutil.Process(first).kill()
 
     def back() -> bool:
-        pid = control.postmaster_pid()
+        pid = runner.postmaster()
         return pid not in (None, first) and _catalog_answers(runner) == 200
 
     _until(back, BACK_TIMEOUT_S, "PostgreSQL started again", runner)
@@ -224,7 +224,7 @@ def test_a_killed_embedded_postgres_is_started_again_on_its_data(runner: Runner)
 
 
 def test_ctrl_c_stops_everything_and_leaves_no_process(runner: Runner) -> None:
-    postmaster = runner.postgres().postmaster_pid()
+    postmaster = runner.postmaster()
     assert postmaster is not None
     processes = [
         *psutil.Process(runner.process.pid).children(recursive=True),
