@@ -25,6 +25,7 @@ from recommender_service.serving.cache import ResultCache
 from recommender_service.serving.holder import ModelHolder
 from recommender_service.serving.service import Serving
 from recommender_service.training.scheduler import BackgroundRuns
+from shared import api_docs
 from shared.database import make_engine, make_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`X-Service-Key` header."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     v1 = APIRouter(prefix="/v1", dependencies=[ServiceKey])
@@ -116,4 +119,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(stats_router.router)
     app.include_router(v1)
     app.include_router(health_router)
+    api_docs.install(app)
     return app

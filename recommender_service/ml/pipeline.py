@@ -18,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from torch import nn
 
+from shared.model_metrics import POPULARITY_PREFIX
+
 from .artifact import TrainedModel
 from .config import TrainConfig
 from .data import (
@@ -100,7 +102,7 @@ def _select(
     )
     metrics = evaluate_ranking(model_score_fn(module), test_task, k)
     pop = evaluate_ranking(popularity_score_fn(train.items, idx.n_items), test_task, k)
-    metrics.update({f"pop_{name}": value for name, value in pop.items()})
+    metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     metrics["best_epoch"] = float(result.best_epoch)
     return module, metrics, result.history
 
@@ -133,7 +135,7 @@ def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:
         probabilities=popularity_probabilities(train.items, idx.n_items),
         **lists,
     )
-    metrics.update({f"pop_{name}": value for name, value in pop.items()})
+    metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     return metrics
 
 
