@@ -31,7 +31,7 @@ async def login(
 
 async def token(client: httpx.AsyncClient) -> str:
     """The signed-in session's CSRF token, as its pages carry it."""
-    return csrf_token(await client.get("/admin/dashboard"))
+    return csrf_token(await client.get("/admin/epreuve/list"))
 
 
 def epreuve_form(**fields: Any) -> dict[str, Any]:

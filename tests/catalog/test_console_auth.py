@@ -73,7 +73,7 @@ async def test_a_demoted_admin_loses_the_console_at_once(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     admin, _ = await make_user(Role.ADMIN)
-    other_admin, headers = await make_user(Role.ADMIN)
+    _, headers = await make_user(Role.ADMIN)
     await login(client, admin.email)
     assert (await client.get("/admin/dashboard")).status_code == 200
     demoted = await client.patch(f"/v1/users/{admin.id}", json={"role": "student"}, headers=headers)
