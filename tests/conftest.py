@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -104,3 +105,28 @@ async def redis_url() -> AsyncIterator[str]:
     await client.flushall()
     await client.aclose()
     yield url
+
+
+# Debian's package; Playwright cannot download its own browser here. CHROMIUM overrides.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """One headless Chromium for the whole session (a fresh context per test is cheap);
+    the browser tests are skipped, with that reason, where no Chromium is installed."""
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        pytest.skip("no Chromium installed (apt-get install chromium; .ci/run does it)")
+    from playwright.async_api import async_playwright
+
+    # Playwright gives the browser a fresh --user-data-dir of its own (it refuses one in args).
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

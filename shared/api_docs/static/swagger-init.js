@@ -6,6 +6,7 @@ window.addEventListener("DOMContentLoaded", function () {
     dom_id: "#swagger-ui",
     layout: "BaseLayout",
     deepLinking: true,
+    validatorUrl: null, // no badge fetched from the public validator
     showExtensions: true,
     showCommonExtensions: true,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
