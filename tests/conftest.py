@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,26 +106,14 @@ async def redis_url() -> AsyncIterator[str]:
     yield url
 
 
-# Debian's package; Playwright cannot download its own browser here. CHROMIUM overrides.
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Any]:
     """One headless Chromium for the whole session (a fresh context per test is cheap);
     the browser tests are skipped, with that reason, where no Chromium is installed."""
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    from tests.browser import chromium_executable, launch
+
+    executable = chromium_executable()
     if not executable:
         pytest.skip("no Chromium installed (apt-get install chromium; .ci/run does it)")
-    from playwright.async_api import async_playwright
-
-    # Playwright gives the browser a fresh --user-data-dir of its own (it refuses one in args).
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with launch(executable) as browser:
+        yield browser

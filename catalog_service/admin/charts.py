@@ -13,6 +13,7 @@ from datetime import date
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from catalog_service.admin_recommender.schemas import EpochLog
 
@@ -29,19 +30,24 @@ def _svg(figure: Figure) -> bytes:
 
 def interactions_per_day(days: Sequence[tuple[date, int]]) -> bytes:
     """A bar per day."""
-    figure = Figure(figsize=(9, 2.8))
+    figure = Figure(figsize=(12, 2.8))
     axes = figure.add_subplot()
-    axes.bar([date2num(d) for d, _ in days], [n for _, n in days], color="tab:blue", width=0.8)
+    counts = [n for _, n in days]
+    axes.bar([date2num(d) for d, _ in days], counts, color="tab:blue", width=0.8)
     axes.xaxis_date()
+    axes.set_ylim(bottom=0, top=max(1, *counts) * 1.1)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("interactions")
     axes.grid(axis="y", alpha=0.3)
+    if not any(counts):
+        axes.text(0.5, 0.5, "no interaction in these days", ha="center", transform=axes.transAxes)
     figure.autofmt_xdate()
     return _svg(figure)
 
 
 def training_curve(epochs: Sequence[EpochLog]) -> bytes:
     """Training loss per epoch (left) and validation HR@10 / NDCG@10 (right), per stage."""
-    figure = Figure(figsize=(9, 3))
+    figure = Figure(figsize=(12, 3.2))
     loss, metric = figure.subplots(1, 2)
     stages = list(dict.fromkeys(e.stage for e in epochs))
     for stage in stages:
@@ -54,6 +60,8 @@ def training_curve(epochs: Sequence[EpochLog]) -> bytes:
             if points:
                 metric.plot(*zip(*points, strict=True), marker=".", color=colour,
                             label=f"{key.removeprefix('val_').upper()} ({stage})")  # fmt: skip
+    for axes in (loss, metric):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss.set_xlabel("epoch")
     loss.set_ylabel("training loss")
     metric.set_xlabel("epoch")

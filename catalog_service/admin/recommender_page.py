@@ -22,6 +22,8 @@ VERSIONS_SHOWN = 50
 # The metrics of the versions table, each beside popularity's on the same split.
 HEADLINE = ("hr@10", "ndcg@10")
 MODELS = get_args(get_args(TrainRequest.model_fields["model"].annotation)[0])
+# The recommender's registry activates a version that is ready, or archived (a roll back).
+ACTIVATABLE = ("ready", "archived")
 
 
 def _row(version: ModelVersion) -> dict[str, Any]:
@@ -41,7 +43,9 @@ class RecommenderPage(CatalogPage):
     @expose("/recommender", methods=["GET"], identity="recommender")
     async def page(self, request: Request) -> Response:
         client = self.catalog.recommender
-        context: dict[str, Any] = {"title": self.name, "models": MODELS, "headline": HEADLINE}
+        context: dict[str, Any] = {
+            "title": self.name, "models": MODELS, "headline": HEADLINE, "activatable": ACTIVATABLE,
+        }  # fmt: skip
         try:
             status = await registry.active_model(client=client)
             page = await registry.list_models(client=client, limit=VERSIONS_SHOWN, offset=0)

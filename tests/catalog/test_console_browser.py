@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.epreuves.models import Epreuve
 from shared.enums import Role
-from tests.catalog.browser import Tab, open_tab
-from tests.catalog.conftest import PDF_BYTES, MakeEpreuve, MakeUser
+from tests.browser import Tab, open_tab
+from tests.catalog.conftest import DEFAULT_PASSWORD, PDF_BYTES, MakeEpreuve, MakeUser
 from tests.catalog.test_recommendations_api import (  # noqa: F401 (fixtures)
     recommender,
     recommender_mode,
@@ -65,7 +65,7 @@ async def test_an_admin_uploads_finds_edits_and_soft_deletes_a_paper(
     pdf = tmp_path / "optique-2023.pdf"
     pdf.write_bytes(PDF_BYTES)
     page = tab.page
-    await tab.login(admin.email)
+    await tab.login(admin.email, DEFAULT_PASSWORD)
 
     await page.click("a.nav-link[href$='/admin/epreuve/list']")
     await page.click("a[href$='/admin/epreuve/create']")
@@ -119,7 +119,7 @@ async def test_a_teacher_cannot_edit_another_teachers_paper(
     own = await make_epreuve(teacher=teacher, title="Mon partiel")
     others = await make_epreuve(title="Le partiel d'un collègue")
     page = tab.page
-    await tab.login(teacher.email)
+    await tab.login(teacher.email, DEFAULT_PASSWORD)
     await page.click("a.nav-link[href$='/admin/epreuve/list']")
     mine = page.locator("table tbody tr", has_text="Mon partiel")
     theirs = page.locator("table tbody tr", has_text="Le partiel d'un collègue")
@@ -138,7 +138,7 @@ async def test_a_teacher_cannot_edit_another_teachers_paper(
     assert [p for p in tab.problems if "status of 403" not in p] == []
 
 
-async def test_train_now_on_the_recommender_page_adds_a_version(
+async def test_train_now_adds_a_version_and_activate_switches_to_another(
     tab: Tab,
     make_user: MakeUser,
     recommender: Any,  # noqa: F811 (the fixture)
@@ -148,21 +148,48 @@ async def test_train_now_on_the_recommender_page_adds_a_version(
     await load_synthetic(recommender.state.sessionmaker, generate(30, 20, 600, seed=1))
     admin, _ = await make_user(Role.ADMIN)
     page = tab.page
-    await tab.login(admin.email)
+    await tab.login(admin.email, DEFAULT_PASSWORD)
     await page.click("a.nav-link[href$='/admin/recommender']")
     await expect(page.locator("#versions tbody")).to_contain_text("No version yet")
-    await page.select_option("#train-model", "gmf")
-    await page.fill("#train-epochs", "2")
-    await page.click("#train-now")
-    await expect(page.locator(".toast-body")).to_contain_text("Training run 1 started")
-    # The page refreshes itself while the run lasts; the run becomes the active version.
-    async with asyncio.timeout(180):
-        while not await page.locator("tr[data-version='1'][data-status='active']").count():
-            await asyncio.sleep(1)
-            if not await page.locator("#training-in-progress").count():
-                await page.reload()
+    await _train(page, run=1)
+    await _wait_finished(page, version=1)
+    await expect(page.locator("tr[data-version='1']")).to_have_attribute("data-status", "active")
     await expect(page.locator("#active-version")).to_have_text("1")
     await expect(page.locator("#training-curve")).to_be_visible()
     curve = await page.evaluate("document.getElementById('training-curve').naturalWidth")
     assert curve > 0  # the SVG chart loaded
+
+    # A second run: whichever of the two is not active then (ready, or archived if the new
+    # one replaced it) is activated by its button.
+    await _train(page, run=2)
+    await _wait_finished(page, version=2)
+    inactive = page.locator("tr[data-version]", has=page.locator("button", has_text="Activate"))
+    await expect(inactive).to_have_count(1)
+    version = await inactive.get_attribute("data-version")
+    await inactive.locator("button", has_text="Activate this version").click()
+    await expect(page.locator(".toast-body")).to_contain_text(
+        f"Version {version} is now the active"
+    )
+    await expect(page.locator("#active-version")).to_have_text(str(version))
     assert tab.problems == []
+
+
+async def _train(page: Any, *, run: int) -> None:
+    from playwright.async_api import expect
+
+    await page.select_option("#train-model", "gmf")
+    await page.fill("#train-epochs", "2")
+    await page.click("#train-now")
+    await expect(page.locator(".toast-body")).to_contain_text(f"Training run {run} started")
+
+
+async def _wait_finished(page: Any, *, version: int) -> None:
+    """The page refreshes itself while a run lasts; reloaded here too should it be done."""
+    running = page.locator(f"tr[data-version='{version}'][data-status='training']")
+    async with asyncio.timeout(180):
+        while (
+            await running.count() or not await page.locator(f"tr[data-version='{version}']").count()
+        ):
+            await asyncio.sleep(1)
+            if not await page.locator("#training-in-progress").count():
+                await page.reload()

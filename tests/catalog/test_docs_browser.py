@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from recommender_service.config import Settings as RecommenderSettings
 from recommender_service.main import create_app as create_recommender
 from shared.enums import Role
-from tests.catalog.browser import Tab, open_tab
+from tests.browser import Tab, open_tab
 from tests.catalog.conftest import DEFAULT_PASSWORD, SERVICE_KEY, MakeUser
 from tests.e2e.servers import Server
 

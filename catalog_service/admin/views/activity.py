@@ -48,7 +48,10 @@ class CommentAdmin(_ReadOnly, model=Comment):
     column_list: ClassVar[Any] = [
         Comment.id, Comment.epreuve_id, Comment.author_id, Comment.content, Comment.created_at,
     ]  # fmt: skip
-    column_labels: ClassVar[Any] = {"epreuve_id": "Épreuve", "author_id": "Author"}
+    column_labels: ClassVar[Any] = {
+        "id": "#", "epreuve_id": "Épreuve", "author_id": "Author", "content": "Comment",
+        "created_at": "Posted",
+    }  # fmt: skip
     column_formatters: ClassVar[Any] = {
         Comment.epreuve_id: _EPREUVE,
         Comment.author_id: _link("user", "author_id"),
@@ -80,7 +83,10 @@ class EvaluationAdmin(_ReadOnly, model=Evaluation):
         Evaluation.id, Evaluation.user_id, Evaluation.epreuve_id, Evaluation.difficulty,
         Evaluation.relevance, Evaluation.created_at, Evaluation.updated_at,
     ]  # fmt: skip
-    column_labels: ClassVar[Any] = {"user_id": "User", "epreuve_id": "Épreuve"}
+    column_labels: ClassVar[Any] = {
+        "id": "#", "user_id": "User", "epreuve_id": "Épreuve", "difficulty": "Difficulty",
+        "relevance": "Relevance", "created_at": "Rated", "updated_at": "Updated",
+    }  # fmt: skip
     column_formatters: ClassVar[Any] = {Evaluation.user_id: _USER, Evaluation.epreuve_id: _EPREUVE}
     column_formatters_detail = column_formatters
     column_sortable_list: ClassVar[Any] = [
@@ -104,7 +110,10 @@ class InteractionAdmin(_ReadOnly, model=Interaction):
         Interaction.relevance, Interaction.created_at,
     ]  # fmt: skip
     column_details_list: ClassVar[Any] = [*column_list, Interaction.meta]
-    column_labels: ClassVar[Any] = {"user_id": "User", "epreuve_id": "Épreuve", "meta": "Metadata"}
+    column_labels: ClassVar[Any] = {
+        "id": "#", "user_id": "User", "epreuve_id": "Épreuve", "kind": "Kind",
+        "relevance": "Relevance", "created_at": "At", "meta": "Metadata",
+    }  # fmt: skip
     column_formatters: ClassVar[Any] = {
         Interaction.user_id: _USER,
         Interaction.epreuve_id: _EPREUVE,

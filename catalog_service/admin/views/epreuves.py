@@ -70,10 +70,9 @@ class EpreuveAdmin(CatalogView, model=Epreuve):
     can_delete = False
 
     column_list: ClassVar[Any] = [
-        Epreuve.id, Epreuve.title, Epreuve.matiere, Epreuve.filiere, Epreuve.niveau,
-        Epreuve.type, Epreuve.annee, Epreuve.teacher_id, Epreuve.views, Epreuve.downloads,
-        Epreuve.avg_difficulty, Epreuve.avg_relevance, Epreuve.evaluations, Epreuve.is_active,
-        Epreuve.file_size,
+        Epreuve.id, Epreuve.title, Epreuve.filiere, Epreuve.niveau, Epreuve.type, Epreuve.annee,
+        Epreuve.teacher_id, Epreuve.views, Epreuve.downloads, Epreuve.avg_difficulty,
+        Epreuve.avg_relevance, Epreuve.is_active, Epreuve.file_size,
     ]  # fmt: skip
     column_details_list: ClassVar[Any] = [
         Epreuve.id, Epreuve.title, Epreuve.matiere, Epreuve.filiere, Epreuve.niveau,
@@ -83,7 +82,10 @@ class EpreuveAdmin(CatalogView, model=Epreuve):
         Epreuve.is_active, Epreuve.created_at, Epreuve.updated_at,
     ]  # fmt: skip
     column_labels: ClassVar[Any] = {
-        "matiere": "Matière", "filiere": "Filière", "annee": "Année", "teacher_id": "Teacher",
+        "id": "#", "title": "Title", "niveau": "Niveau", "type": "Type", "views": "Views",
+        "downloads": "Downloads", "evaluations": "Ratings", "description": "Description",
+        "created_at": "Created", "updated_at": "Updated", "matiere": "Matière",
+        "filiere": "Filière", "annee": "Année", "teacher_id": "Teacher",
         "avg_difficulty": "Difficulty", "avg_relevance": "Relevance", "is_active": "Active",
         "file_size": "File", "original_filename": "Uploaded as", "file_sha256": "SHA-256",
     }  # fmt: skip

@@ -35,7 +35,11 @@ class UserAdmin(CatalogView, model=User):
 
     column_list: ClassVar[Any] = SHOWN
     column_details_list: ClassVar[Any] = [*SHOWN, User.updated_at]
-    column_labels: ClassVar[Any] = {"filiere": "Filière", "is_active": "Active"}
+    column_labels: ClassVar[Any] = {
+        "id": "#", "email": "Email", "full_name": "Name", "role": "Role", "niveau": "Niveau",
+        "filiere": "Filière", "is_active": "Active", "created_at": "Created",
+        "updated_at": "Updated",
+    }  # fmt: skip
     column_searchable_list: ClassVar[Any] = [User.email, User.full_name]
     column_sortable_list: ClassVar[Any] = [User.id, User.email, User.full_name, User.created_at]
     column_default_sort: ClassVar[Any] = [(User.id, False)]
