@@ -31,10 +31,6 @@ from shared.enums import EpreuveType, Filiere, Niveau
 FIELDS = ("title", "matiere", "filiere", "niveau", "type", "annee", "description")
 
 
-class _WithPdf(Form):
-    file = FileField("PDF", description="The paper as a PDF (checked by content, not by name)")
-
-
 def _uploaded(data: dict[str, Any]) -> UploadFile | None:
     upload = data.pop("file", None)
     # A form sent without a file still has the part, with an empty name.
@@ -113,10 +109,14 @@ class EpreuveAdmin(CatalogView, model=Epreuve):
     ]
 
     form_columns: ClassVar[Any] = list(FIELDS)
-    form_base_class = _WithPdf
-    form_create_rules: ClassVar[Any] = [*FIELDS, "file"]
-    form_edit_rules: ClassVar[Any] = [*FIELDS, "file"]
     form_args: ClassVar[Any] = enum_field_args("filiere", "niveau", "type")
+
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        """The columns' fields (their validators from the model), then the PDF: a field
+        declared here, after them, so that it comes last."""
+        columns = await super().scaffold_form(rules)
+        pdf = FileField("PDF", description="Checked by content; when editing, empty keeps it")
+        return type("EpreuveForm", (columns,), {"file": pdf})
 
     def list_query(self, request: Request) -> Select[Any]:
         return super().list_query(request).options(selectinload(Epreuve.teacher))
