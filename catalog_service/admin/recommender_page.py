@@ -3,7 +3,8 @@ popularity's, a run's per-epoch curve, runs in progress or failed, *Train now* a
 this version*. Only through the recommender's HTTP API (`admin_recommender.service`, as the
 JSON proxies): when the recommender is away, the page says so and the console goes on."""
 
-from typing import Any, get_args
+from collections.abc import Awaitable
+from typing import Any, TypeVar, get_args
 
 from pydantic import ValidationError
 from sqladmin import expose
@@ -18,6 +19,7 @@ from catalog_service.admin_recommender.schemas import ModelVersion, TrainRequest
 from catalog_service.errors import DomainError, Unavailable
 from shared.model_metrics import split_metrics
 
+T = TypeVar("T")
 VERSIONS_SHOWN = 50
 # The metrics of the versions table, each beside popularity's on the same split.
 HEADLINE = ("hr@10", "ndcg@10")
@@ -67,27 +69,32 @@ class RecommenderPage(CatalogPage):
     @expose("/recommender/train", methods=["POST"], identity="recommender-train")
     async def train(self, request: Request) -> Response:
         try:
-            accepted = await registry.train(
-                client=self.catalog.recommender, request=_train_request(await request.form())
-            )
+            body = _train_request(await request.form())
         except ValidationError as exc:
             Flash.error(request, f"Not a valid training request: {exc.errors()[0]['msg']}")
-        except DomainError as exc:
-            Flash.error(request, exc.message)
-        else:
+            return self._back(request)
+        accepted = await self._told(
+            request, registry.train(client=self.catalog.recommender, request=body)
+        )
+        if accepted is not None:
             Flash.success(request, f"Training run {accepted.run_id} started")
         return self._back(request)
 
     @expose("/recommender/activate/{version_id:int}", methods=["POST"], identity="recommender-on")
     async def activate(self, request: Request) -> Response:
         version_id = request.path_params["version_id"]
-        try:
-            await registry.activate(client=self.catalog.recommender, version_id=version_id)
-        except DomainError as exc:
-            Flash.error(request, exc.message)
-        else:
+        call = registry.activate(client=self.catalog.recommender, version_id=version_id)
+        if await self._told(request, call) is not None:
             Flash.success(request, f"Version {version_id} is now the active one")
         return self._back(request)
+
+    async def _told(self, request: Request, call: Awaitable[T]) -> T | None:
+        """The recommender's answer, or None with its refusal (or absence) flashed."""
+        try:
+            return await call
+        except DomainError as exc:
+            Flash.error(request, exc.message)
+            return None
 
     @expose("/recommender/curve/{version_id:int}.svg", methods=["GET"], identity="recommender-c")
     async def curve(self, request: Request) -> Response:

@@ -4,45 +4,26 @@ teacher or an admin does with it, end to end, on the app served by uvicorn over 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.epreuves.models import Epreuve
 from shared.enums import Role
-from tests.browser import Tab, open_tab
+from tests.browser import Tab
 from tests.catalog.conftest import DEFAULT_PASSWORD, PDF_BYTES, MakeEpreuve, MakeUser
 from tests.catalog.test_recommendations_api import (  # noqa: F401 (fixtures)
     recommender,
     recommender_mode,
     settings_overrides,
 )
-from tests.e2e.servers import Server
 from tests.recommender.conftest import load_synthetic
 from tests.recommender.synthetic import generate
 
 pytestmark = pytest.mark.usefixtures("recommender")
-
-
-@pytest.fixture
-async def site(app: FastAPI) -> AsyncIterator[str]:
-    """The catalog on a loopback port (the `app` fixture runs its lifespan)."""
-    server = await Server(app, lifespan="off").start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def tab(chromium: Any, site: str) -> AsyncIterator[Tab]:
-    async with open_tab(chromium, site) as opened:
-        yield opened
 
 
 async def _epreuve(session: AsyncSession, title: str) -> Epreuve | None:

@@ -31,6 +31,18 @@ async def _last_event_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(OutboxEvent.id), 0))) or 0)
 
 
+async def _edit(
+    client: httpx.AsyncClient, epreuve_id: int, csrf: str | None, **fields: str
+) -> httpx.Response:
+    """Saves the edit form of an épreuve, with no new PDF (and no token when `csrf` is None)."""
+    data = epreuve_form(**fields) | ({"csrf_token": csrf} if csrf else {})
+    return await client.post(
+        f"/admin/epreuve/edit/{epreuve_id}",
+        data=data,
+        files={"file": ("", b"", "application/octet-stream")},
+    )
+
+
 def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
@@ -56,10 +68,8 @@ async def test_a_console_edit_emits_the_same_event_as_the_api(
     )
     assert patched.status_code == 200
     await login(client, admin.email)
-    edited = await client.post(
-        f"/admin/epreuve/edit/{by_console.id}",
-        data=epreuve_form(title="Analyse 2", annee="2023", csrf_token=await token(client)),
-        files={"file": ("", b"", "application/octet-stream")},  # no new PDF
+    edited = await _edit(
+        client, by_console.id, await token(client), title="Analyse 2", annee="2023"
     )
     assert edited.status_code == 302, edited.text
     events = await _events(session, start)
@@ -151,11 +161,7 @@ async def test_a_teacher_cannot_edit_another_teachers_paper(
     csrf = await token(client)
     assert (await client.get(f"/admin/epreuve/edit/{others.id}")).status_code == 403
     start = await _last_event_id(session)
-    refused = await client.post(
-        f"/admin/epreuve/edit/{others.id}",
-        data=epreuve_form(title="Mine now", csrf_token=csrf),
-        files={"file": ("", b"", "application/octet-stream")},
-    )
+    refused = await _edit(client, others.id, csrf, title="Mine now")
     assert refused.status_code == 403
     action = await client.get(
         "/admin/epreuve/action/soft-delete", params={"pks": str(others.id), "csrf_token": csrf}
@@ -166,11 +172,7 @@ async def test_a_teacher_cannot_edit_another_teachers_paper(
     assert (row.title, row.is_active) == ("Partiel d'analyse", True)
     assert await _events(session, start) == []
     # Their own paper: the edit goes through.
-    allowed = await client.post(
-        f"/admin/epreuve/edit/{own.id}",
-        data=epreuve_form(title="Mine", csrf_token=csrf),
-        files={"file": ("", b"", "application/octet-stream")},
-    )
+    allowed = await _edit(client, own.id, csrf, title="Mine")
     assert allowed.status_code == 302
     assert (await _row(session, own.id)).title == "Mine"
 
@@ -198,14 +200,7 @@ async def test_an_edit_without_the_csrf_token_is_refused_and_changes_nothing(
     await login(client, admin.email)
     start = await _last_event_id(session)
     for token_value in (None, "forged-token"):
-        data = epreuve_form(title="Forged")
-        if token_value:
-            data["csrf_token"] = token_value
-        refused = await client.post(
-            f"/admin/epreuve/edit/{epreuve.id}",
-            data=data,
-            files={"file": ("", b"", "application/octet-stream")},
-        )
+        refused = await _edit(client, epreuve.id, token_value, title="Forged")
         assert refused.status_code == 403
     action = await client.get("/admin/epreuve/action/soft-delete", params={"pks": epreuve.id})
     assert action.status_code == 403

@@ -215,6 +215,8 @@ async def test_the_recommender_page_says_it_is_away_and_the_console_goes_on(
     page = await client.get("/admin/recommender")
     assert page.status_code == 200
     assert "The recommender is unavailable" in page.text
+    forged = await client.post("/admin/recommender/train", data={"model": "gmf"})
+    assert forged.status_code == 403
     train = await client.post("/admin/recommender/train", data={"csrf_token": await token(client)})
     assert (train.status_code, train.headers["location"]) == (303, "http://test/admin/recommender")
     assert "The recommender is unavailable" in (await client.get("/admin/recommender")).text

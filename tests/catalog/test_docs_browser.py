@@ -4,34 +4,16 @@ catalog's logs in through *Authorize* (OAuth2 password flow) and runs a call."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
-
-from recommender_service.config import Settings as RecommenderSettings
-from recommender_service.main import create_app as create_recommender
 from shared.enums import Role
 from tests.browser import Tab, open_tab
-from tests.catalog.conftest import DEFAULT_PASSWORD, SERVICE_KEY, MakeUser
-from tests.e2e.servers import Server
-
-
-@pytest.fixture
-async def site(app: FastAPI) -> AsyncIterator[str]:
-    server = await Server(app, lifespan="off").start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def tab(chromium: Any, site: str) -> AsyncIterator[Tab]:
-    async with open_tab(chromium, site) as opened:
-        yield opened
+from tests.catalog.conftest import DEFAULT_PASSWORD, MakeUser
+from tests.catalog.test_recommendations_api import (  # noqa: F401 (fixtures)
+    recommender,
+    recommender_mode,
+    settings_overrides,
+)
 
 
 async def test_catalog_docs_log_in_through_authorize_and_run_a_call(
@@ -63,29 +45,14 @@ async def test_catalog_docs_log_in_through_authorize_and_run_a_call(
 
 
 async def test_recommender_docs_render_offline(
-    chromium: Any, database_url: str, redis_url: str, tmp_path: Path
+    chromium: Any,
+    recommender: Any,  # noqa: F811 (the fixture: the real recommender on uvicorn)
 ) -> None:
     from playwright.async_api import expect
 
-    settings = RecommenderSettings(
-        database_url=database_url,
-        redis_url=redis_url,
-        service_api_key=SERVICE_KEY,
-        data_dir=tmp_path,
-        consumer_enabled=False,
-        bootstrap_enabled=False,
-        auto_retrain_enabled=False,
-        model_poll_seconds=0.2,
-    )
-    server = await Server(create_recommender(settings)).start()
-    try:
-        async with open_tab(chromium, server.url) as tab:
-            await tab.goto("/docs")
-            await expect(tab.page.locator(".swagger-ui .info .title")).to_contain_text(
-                "recommender"
-            )
-            await expect(tab.page.locator("[data-path='/v1/models/train']")).to_have_count(1)
-            await expect(tab.page.locator("button.authorize")).to_be_visible()
-            assert tab.problems == []
-    finally:
-        await server.stop()
+    async with open_tab(chromium, recommender.url) as tab:
+        await tab.goto("/docs")
+        await expect(tab.page.locator(".swagger-ui .info .title")).to_contain_text("recommender")
+        await expect(tab.page.locator("[data-path='/v1/models/train']")).to_have_count(1)
+        await expect(tab.page.locator("button.authorize")).to_be_visible()
+        assert tab.problems == []

@@ -2,7 +2,7 @@
 soft-delete and restore, each through `epreuves.service` as the API does (same validation,
 storage, outbox events and ownership rule)."""
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from markupsafe import Markup, escape
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from catalog_service.text_search import contains_pattern
 from catalog_service.users.models import User
 from shared.enums import EpreuveType, Filiere, Niveau
 
+Schema = TypeVar("Schema", EpreuveCreate, EpreuveUpdate)
 FIELDS = ("title", "matiere", "filiere", "niveau", "type", "annee", "description")
 
 
@@ -35,6 +36,16 @@ def _uploaded(data: dict[str, Any]) -> UploadFile | None:
     upload = data.pop("file", None)
     # A form sent without a file still has the part, with an empty name.
     return upload if isinstance(upload, UploadFile) and upload.filename else None
+
+
+def _validated(schema: type[Schema], data: dict[str, Any]) -> Schema:
+    """The form's fields checked by the API's own schema (its limits, its messages)."""
+    try:
+        return schema.model_validate(
+            {k: v for k, v in data.items() if k in FIELDS and v is not None}
+        )
+    except ValidationError as exc:
+        raise invalid(exc) from None
 
 
 def _teacher(model: Epreuve, _attribute: str) -> str:
@@ -130,12 +141,7 @@ class EpreuveAdmin(CatalogView, model=Epreuve):
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Epreuve:
         upload = _uploaded(data)
-        try:
-            fields = EpreuveCreate.model_validate(
-                {k: v for k, v in data.items() if k in FIELDS and v is not None}
-            )
-        except ValidationError as exc:
-            raise invalid(exc) from None
+        fields = _validated(EpreuveCreate, data)
         if upload is None:
             raise Invalid("Choose the PDF of the épreuve")
         settings = self.catalog.settings
@@ -154,12 +160,7 @@ class EpreuveAdmin(CatalogView, model=Epreuve):
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Epreuve:
         upload = _uploaded(data)
-        try:
-            changes = EpreuveUpdate.model_validate(
-                {k: v for k, v in data.items() if k in FIELDS and v is not None}
-            )
-        except ValidationError as exc:
-            raise invalid(exc) from None
+        changes = _validated(EpreuveUpdate, data)
         settings = self.catalog.settings
         async with self.catalog.session() as session:
             epreuve = await epreuves.get_active(session=session, epreuve_id=row_id(pk))
