@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Attempts per client IP and username on /v1/auth/token and /v1/auth/register per window.
     auth_rate_limit: int = Field(default=10, ge=1)
     auth_rate_window_s: int = Field(default=60, ge=1)
+    # The admin console's signed session cookie: its own key, or one derived from JWT_SECRET.
+    session_secret: SecretStr | None = None
+    admin_session_hours: int = Field(default=8, ge=1)
 
     # Uploaded PDFs.
     upload_dir: Path | None = None

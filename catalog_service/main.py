@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from catalog_service import health
+from catalog_service.admin.console import install as install_console
 from catalog_service.admin_recommender.router import router as admin_recommender_router
 from catalog_service.auth.router import router as auth_router
 from catalog_service.auth.tokens import TokenSigner
@@ -30,6 +31,7 @@ from catalog_service.stats.router import router as stats_router
 from catalog_service.upload_limit import BodySizeLimitMiddleware
 from catalog_service.users import service as users_service
 from catalog_service.users.router import router as users_router
+from shared import api_docs
 from shared.database import make_engine, make_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Exam papers, users, interactions and recommendations.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.token_signer = _signer(settings)
@@ -114,4 +118,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommendations_router)
     app.include_router(stats_router)
     app.include_router(admin_recommender_router)
+    api_docs.install(app)
+    install_console(app)
     return app

@@ -11,6 +11,7 @@ from recommender_service.errors import install_error_handlers
 from recommender_service.health import router as health_router
 from recommender_service.lifespan import lifespan
 from recommender_service.security import ServiceKey
+from shared import api_docs
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,6 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`X-Service-Key` header."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
@@ -32,4 +35,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(stats_router.router)
     app.include_router(v1)
     app.include_router(health_router)
+    api_docs.install(app)
     return app

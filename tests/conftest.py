@@ -116,3 +116,16 @@ async def redis_url() -> AsyncIterator[str]:
     await client.flushall()
     await client.aclose()
     yield url
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """One headless Chromium for the whole session (a fresh context per test is cheap);
+    the browser tests are skipped, with that reason, where no Chromium is installed."""
+    from tests.browser import chromium_executable, launch
+
+    executable = chromium_executable()
+    if not executable:
+        pytest.skip("no Chromium installed (apt-get install chromium; .ci/run does it)")
+    async with launch(executable) as browser:
+        yield browser

@@ -20,7 +20,7 @@ class ModelVersion(_Relayed):
     id: int
     created_at: datetime
     algorithm: str
-    status: str = Field(examples=["training", "trained", "active", "failed"])
+    status: str = Field(examples=["training", "ready", "active", "archived", "failed"])
     metrics: dict[str, Any]
 
 

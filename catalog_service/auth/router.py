@@ -21,11 +21,10 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 async def _limit(
     request: Request, redis: RedisDep, settings: SettingsDep, scope: str, name: str
 ) -> None:
-    client = f"{request.client.host if request.client else '-'}|{name.strip().lower()}"
     await rate_limit.hit(
         redis=redis,
         scope=scope,
-        client=client,
+        client=rate_limit.login_client(request.client.host if request.client else None, name),
         limit=settings.auth_rate_limit,
         window_s=settings.auth_rate_window_s,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -139,6 +139,22 @@ async def _top(session: AsyncSession, counter: InstrumentedAttribute[int]) -> li
 async def _outbox(session: AsyncSession) -> OutboxStats:
     left = await outbox_service.backlog(session=session)
     return OutboxStats(pending=left.pending, oldest_pending_age_s=left.oldest_pending_age_s)
+
+
+async def interactions_per_day(*, session: AsyncSession, days: int) -> list[tuple[date, int]]:
+    """Interactions per UTC day over the last `days` days, today included, 0 on quiet days."""
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    day = func.date(func.timezone("UTC", Interaction.created_at))
+    rows = await session.execute(
+        select(day, func.count())
+        .where(Interaction.created_at >= datetime.combine(first, time(), tzinfo=UTC))
+        .group_by(day)
+    )
+    counts = {d: int(n) for d, n in rows.all()}
+    return [
+        (first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)
+    ]
 
 
 async def recommender_status(*, client: RecommenderClient) -> RecommenderStatus:

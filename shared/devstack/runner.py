@@ -71,6 +71,7 @@ def _start(supervisor: Supervisor, env: dict[str, str], *, seed_scale: float) ->
     print(
         "\n  épreuves-reco is up:\n"
         f"    catalog      http://127.0.0.1:{catalog_port}/docs\n"
+        f"    console      http://127.0.0.1:{catalog_port}/admin\n"
         f"    recommender  http://127.0.0.1:{recommender_port}/docs\n"
         "  Demo accounts are listed in README.md. Ctrl-C stops everything.\n",
         flush=True,
