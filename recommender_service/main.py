@@ -26,6 +26,7 @@ from recommender_service.serving.holder import ModelHolder
 from recommender_service.serving.service import Serving
 from recommender_service.training.scheduler import BackgroundRuns
 from shared.database import make_engine, make_sessionmaker
+from shared.http_errors import error_responses
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    v1 = APIRouter(prefix="/v1", dependencies=[ServiceKey])
+    v1 = APIRouter(
+        prefix="/v1", dependencies=[ServiceKey], responses=error_responses(401, 422, 503)
+    )
     v1.include_router(serving_router.router)
     v1.include_router(models_router.router)
     v1.include_router(stats_router.router)

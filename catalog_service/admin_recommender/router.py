@@ -18,12 +18,14 @@ from catalog_service.auth.dependencies import AdminUser
 from catalog_service.dependencies import IdPath
 from catalog_service.pagination import PageDep
 from catalog_service.recommendations.dependencies import RecommenderDep
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/v1/recommender", tags=["admin"])
+router = APIRouter(
+    prefix="/v1/recommender",
+    tags=["admin"],
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+)
 
-_ERRORS: dict[int | str, dict[str, str]] = {
-    503: {"description": "The recommender is unreachable, slow or failing"}
-}
 _ACTIVE = TypeAdapter(ActiveModel)
 _VERSION = TypeAdapter(ModelVersion)
 _PAGE = TypeAdapter(ModelVersionPage)
@@ -31,13 +33,13 @@ _EPOCHS = TypeAdapter(list[EpochLog])
 _ACCEPTED = TypeAdapter(TrainAccepted)
 
 
-@router.get("/model", name="recommender_model", responses=_ERRORS)
+@router.get("/model", name="recommender_model")
 async def active_model(_admin: AdminUser, recommender: RecommenderDep) -> ActiveModel:
     """The active version, its metrics beside the popularity baseline, and any run in progress."""
     return await relay(client=recommender, method="GET", path="/v1/model", answer=_ACTIVE)
 
 
-@router.get("/models", name="recommender_models", responses=_ERRORS)
+@router.get("/models", name="recommender_models")
 async def list_models(
     _admin: AdminUser, recommender: RecommenderDep, page: PageDep
 ) -> ModelVersionPage:
@@ -48,7 +50,7 @@ async def list_models(
     )
 
 
-@router.get("/models/{version_id}/epochs", name="recommender_epochs", responses=_ERRORS)
+@router.get("/models/{version_id}/epochs", name="recommender_epochs")
 async def epochs(
     version_id: IdPath, _admin: AdminUser, recommender: RecommenderDep
 ) -> list[EpochLog]:
@@ -61,7 +63,6 @@ async def epochs(
     "/models/train",
     name="recommender_train",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**_ERRORS, 409: {"description": "A training run is already in progress"}},
 )
 async def train(
     _admin: AdminUser,
@@ -75,7 +76,7 @@ async def train(
     )
 
 
-@router.post("/models/{version_id}/activate", name="recommender_activate", responses=_ERRORS)
+@router.post("/models/{version_id}/activate", name="recommender_activate")
 async def activate(
     version_id: IdPath, _admin: AdminUser, recommender: RecommenderDep
 ) -> ModelVersion:

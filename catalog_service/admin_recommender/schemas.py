@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 
 class _Relayed(BaseModel):
@@ -52,11 +52,11 @@ class TrainRequest(BaseModel):
     )
 
     model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    embedding_dim: int | None = None
-    seed: int | None = None
+    epochs: StrictInt | None = None
+    batch_size: StrictInt | None = None
+    lr: StrictFloat | None = None
+    embedding_dim: StrictInt | None = None
+    seed: StrictInt | None = None
 
 
 class TrainAccepted(_Relayed):

@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-Score = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
+Score = Annotated[StrictInt, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
 
 
 class EvaluationWrite(BaseModel):

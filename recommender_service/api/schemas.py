@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 T = TypeVar("T")
 
@@ -150,11 +150,11 @@ class TrainRequest(BaseModel):
     )
 
     model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
-    epochs: int | None = Field(default=None, ge=1, le=500)
-    batch_size: int | None = Field(default=None, ge=8, le=65536)
-    lr: float | None = Field(default=None, gt=0, le=1)
-    embedding_dim: int | None = Field(default=None, ge=2, le=512)
-    seed: int | None = None
+    epochs: StrictInt | None = Field(default=None, ge=1, le=500)
+    batch_size: StrictInt | None = Field(default=None, ge=8, le=65536)
+    lr: StrictFloat | None = Field(default=None, gt=0, le=1)
+    embedding_dim: StrictInt | None = Field(default=None, ge=2, le=512)
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**32 - 1)
 
 
 class TrainAccepted(BaseModel):
