@@ -46,6 +46,17 @@ class EmbeddedPostgres:
                 self._server.psql(f'CREATE DATABASE "{database}";')
         return self._server.get_uri(database)
 
+    def control_env(self) -> dict[str, str]:
+        """For tests that restart the server (`pg_ctl -D DATA restart`, as USER when set)."""
+        import pgserver
+
+        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        return {
+            "EMBEDDED_PG_CTL": str(pg_ctl),
+            "EMBEDDED_PG_DATA": str(self._server.pgdata),
+            "EMBEDDED_PG_USER": self._server.system_user or "",
+        }
+
     def stop(self) -> None:
         self._server.cleanup()
 
@@ -125,6 +136,7 @@ def servers(data_dir: Path, *, keep: bool, database: str) -> Iterator[dict[str, 
             postgres = EmbeddedPostgres(data_dir / "postgres", keep=keep)
             started.append(postgres)
             env["DATABASE_URL"] = postgres.url(database)
+            env.update(postgres.control_env())
             print(f"[devstack] embedded PostgreSQL: {env['DATABASE_URL']}", flush=True)
         if not os.environ.get("REDIS_URL"):
             embedded_redis = EmbeddedRedis(data_dir / "redis", persist=keep).start()

@@ -155,12 +155,13 @@ def normalise_email(value: str) -> str:
     """`fold_email`, for an address being registered. Refused besides the one-line policy's
     control and bidi characters: compatibility forms (full-width letters, ligatures, `ａ` for
     `a`). An address NFKC would change is refused rather than merged with the one it imitates."""
-    folded = fold_email(value)
-    if unicodedata.normalize("NFKC", folded) != folded:
+    cleaned = clean(value)
+    if unicodedata.normalize("NFKC", cleaned) != cleaned:
         raise PydanticCustomError(
             "email_compatibility_character",
             "Must not contain full-width or other compatibility characters",
         )
+    folded = cleaned.casefold()
     if len(folded) > MAX_EMAIL_LENGTH:
         raise _too_long(MAX_EMAIL_LENGTH)
     if not _EMAIL.match(folded):
