@@ -64,14 +64,17 @@ async def migrated_database_url() -> AsyncIterator[str]:
     """A database of our own on the test server, migrated to head for both services."""
     server = _server_url()
     name = f"epreuves_test_{uuid.uuid4().hex[:8]}"
+    # A connection each time: a test may restart the server in between (restart_postgres).
     admin = await asyncpg.connect(_plain(server))
     await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
     url = _with_database(server, name)
     try:
         for schema in SCHEMAS:
             upgrade(schema, url)
         yield url
     finally:
+        admin = await asyncpg.connect(_plain(server))
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
@@ -104,3 +107,24 @@ async def redis_url() -> AsyncIterator[str]:
     await client.flushall()
     await client.aclose()
     yield url
+
+
+def restart_postgres(mode: str = "immediate") -> None:
+    """`pg_ctl restart` of the embedded test server (shared.devstack exports where it is);
+    skips the test against an external server, which this suite must not restart."""
+    import subprocess
+
+    pg_ctl, data = os.environ.get("EMBEDDED_PG_CTL"), os.environ.get("EMBEDDED_PG_DATA")
+    if not pg_ctl or not data:
+        pytest.skip("PostgreSQL is external (DATABASE_URL set): not restarting it")
+    user = os.environ.get("EMBEDDED_PG_USER") or None
+    # The server's output goes to its log file: a pipe it inherited would never close.
+    subprocess.run(  # noqa: S603
+        [pg_ctl, "-D", data, "-l", f"{data}/log", "-w", "-t", "60", "restart", "-m", mode],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        user=user,
+        timeout=90,
+    )
