@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     v1 = APIRouter(
-        prefix="/v1", dependencies=[ServiceKey], responses=error_responses(401, 422, 503)
+        prefix="/v1", dependencies=[ServiceKey], responses=error_responses(400, 401, 422, 503)
     )
     v1.include_router(serving_router.router)
     v1.include_router(models_router.router)

@@ -147,7 +147,7 @@ _HTTP_CODES = {
 }
 
 _DESCRIPTIONS = {
-    400: "Bad request",
+    400: "Bad request: a body that cannot be parsed",
     401: "Missing or invalid credentials",
     403: "Authenticated, but not allowed",
     404: "Not found",

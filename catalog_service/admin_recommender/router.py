@@ -23,7 +23,7 @@ from shared.http_errors import error_responses
 router = APIRouter(
     prefix="/v1/recommender",
     tags=["admin"],
-    responses=error_responses(401, 403, 404, 409, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 
 _ACTIVE = TypeAdapter(ActiveModel)

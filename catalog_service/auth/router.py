@@ -16,7 +16,7 @@ from shared.enums import Role
 from shared.http_errors import error_responses
 
 router = APIRouter(
-    prefix="/v1/auth", tags=["auth"], responses=error_responses(401, 409, 422, 429, 503)
+    prefix="/v1/auth", tags=["auth"], responses=error_responses(400, 401, 409, 422, 429, 503)
 )
 
 

@@ -12,7 +12,7 @@ from catalog_service.epreuves.dependencies import EpreuveDep
 from catalog_service.pagination import Page, PageDep
 from shared.http_errors import error_responses
 
-router = APIRouter(tags=["comments"], responses=error_responses(401, 403, 404, 422, 503))
+router = APIRouter(tags=["comments"], responses=error_responses(400, 401, 403, 404, 422, 503))
 
 CommentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

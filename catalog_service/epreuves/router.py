@@ -24,7 +24,7 @@ from shared.http_errors import error_responses
 router = APIRouter(
     prefix="/v1/epreuves",
     tags=["epreuves"],
-    responses=error_responses(401, 403, 404, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
 )
 
 

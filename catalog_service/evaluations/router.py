@@ -14,7 +14,7 @@ from shared.http_errors import error_responses
 router = APIRouter(
     prefix="/v1/epreuves/{epreuve_id}",
     tags=["evaluations"],
-    responses=error_responses(401, 404, 422, 503),
+    responses=error_responses(400, 401, 404, 422, 503),
 )
 
 EpreuveId = Annotated[int, Path(ge=1, le=2**63 - 1)]

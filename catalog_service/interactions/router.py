@@ -7,7 +7,9 @@ from catalog_service.interactions.schemas import InteractionCreate, InteractionR
 from shared.http_errors import error_responses
 
 router = APIRouter(
-    prefix="/v1/interactions", tags=["interactions"], responses=error_responses(401, 404, 422, 503)
+    prefix="/v1/interactions",
+    tags=["interactions"],
+    responses=error_responses(400, 401, 404, 422, 503),
 )
 
 
