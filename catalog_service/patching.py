@@ -6,11 +6,11 @@ from typing import Any
 from pydantic import Field
 
 
-def _no_default(schema: dict[str, Any]) -> None:
+def no_default(schema: dict[str, Any]) -> None:
     # The field is optional, not nullable: drop the `"default": null` pydantic would show.
     schema.pop("default", None)
 
 
 def Omittable() -> Any:
     """`title: Title = Omittable()`: may be left out, may not be null."""
-    return Field(default=None, json_schema_extra=_no_default)
+    return Field(default=None, json_schema_extra=no_default)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool
 
-from catalog_service.patching import Omittable
+from catalog_service.patching import Omittable, no_default
 from shared.enums import Filiere, Niveau, Role
 from shared.text import Email, Line, Secret
 
@@ -63,10 +63,11 @@ class UserSelfUpdate(BaseModel):
     filiere: Filiere | None = None
     current_password: Annotated[str, Secret(128)] = Omittable()
     # The new password; `new_password` is accepted too.
-    password: Password = Field(
+    # None only stands for "left out" (Omittable, with an alias): null itself is refused.
+    password: Password = Field(  # type: ignore[assignment]
         default=None,
         validation_alias=AliasChoices("password", "new_password"),
-        json_schema_extra=lambda schema: schema.pop("default", None),
+        json_schema_extra=no_default,
     )
 
 
