@@ -190,7 +190,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         yield current
         orig = getattr(current, "orig", None)
         stack += [orig if isinstance(orig, BaseException) else None]
-        stack += [current.__cause__, current.__context__]
+        # Explicit causes only: an error raised while handling an OSError is not one.
+        stack += [current.__cause__]
 
 
 def is_unavailable(exc: BaseException) -> bool:
