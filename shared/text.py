@@ -35,9 +35,19 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 FREE_TEXT_CONTROLS = frozenset("\t\n\r")
 MAX_JSON_DEPTH = 8
 MAX_EMAIL_LENGTH = 320
-# What the OpenAPI says each kind refuses, so that generated clients and fuzzers know.
-_FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-_LINE_PATTERN = r"^[^\x00-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$"
+# What the OpenAPI says each kind refuses, so that generated clients and fuzzers know: the
+# characters below (C0 and C1 controls; for one line also separators and bidi controls), and
+# with a minimum length, a value of white space only.
+_FREE_TEXT_REFUSED = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_LINE_REFUSED = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+
+
+def _pattern(refused: str, *, blank_allowed: bool) -> str:
+    if blank_allowed:
+        return f"^[^{refused}]*$"
+    return f"^[^{refused}]*[^\\s{refused}][^{refused}]*$"
+
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -118,7 +128,10 @@ class Line:
             "type": "string",
             "minLength": self.min_length,
             "maxLength": self.max_length,
-            "pattern": _FREE_TEXT_PATTERN if self.multiline else _LINE_PATTERN,
+            "pattern": _pattern(
+                _FREE_TEXT_REFUSED if self.multiline else _LINE_REFUSED,
+                blank_allowed=self.min_length == 0 or isinstance(self, Secret),
+            ),
         }
 
 

@@ -91,11 +91,14 @@ class Report:
     failures: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
 
-    def record(self, label: str, exc: BaseException) -> None:
+    def record(self, label: str, exc: BaseException, case: Any, response: Any) -> None:
         for failure in getattr(exc, "exceptions", [exc]):
             name = getattr(failure, "check_name", None) or type(failure).__name__
             self.failures[name] += 1
-            self.examples.setdefault(f"{name} {label}", str(failure)[:400])
+            sent = f"query={case.query} body={str(case.body)[:160]!r}"
+            self.examples.setdefault(
+                f"{name} {label}", f"{sent} -> {response.status_code} {response.text[:200]}"
+            )
 
     def count(self, names: set[str]) -> int:
         return sum(n for name, n in self.failures.items() if name in names)
@@ -125,7 +128,7 @@ def _fuzz_operation(
         try:
             case.validate_response(response, checks=checks)
         except (AssertionError, FailureGroup) as exc:
-            report.record(operation.label, exc)
+            report.record(operation.label, exc, case, response)
 
     # Nothing to make invalid (no parameter, no body): no negative case.
     with contextlib.suppress(hypothesis.errors.Unsatisfiable):

@@ -11,7 +11,6 @@ from catalog_service.admin_recommender.schemas import (
     ModelVersion,
     ModelVersionPage,
     TrainAccepted,
-    TrainRequest,
 )
 from catalog_service.admin_recommender.service import relay
 from catalog_service.auth.dependencies import AdminUser
@@ -19,6 +18,7 @@ from catalog_service.dependencies import IdPath
 from catalog_service.pagination import PageDep
 from catalog_service.recommendations.dependencies import RecommenderDep
 from shared.http_errors import error_responses
+from shared.training import TrainRequest
 
 router = APIRouter(
     prefix="/v1/recommender",

@@ -7,9 +7,9 @@ through unchanged (`extra="allow"`), so a new recommender field needs no catalog
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Relayed(BaseModel):
@@ -42,21 +42,6 @@ class ActiveModel(_Relayed):
     active: ModelVersion | None
     training_in_progress: bool
     current_run: ModelVersion | None
-
-
-class TrainRequest(BaseModel):
-    """Passed to the recommender as is; it validates the ranges (its 422 is relayed)."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]}
-    )
-
-    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
-    epochs: StrictInt | None = None
-    batch_size: StrictInt | None = None
-    lr: StrictFloat | None = None
-    embedding_dim: StrictInt | None = None
-    seed: StrictInt | None = None
 
 
 class TrainAccepted(_Relayed):

@@ -4,12 +4,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from catalog_service.dependencies import MAX_ID
 from catalog_service.patching import Omittable
 from catalog_service.users.schemas import UserPublic
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.strict import JsonInt
 from shared.text import Line, Text
 
 Title = Annotated[str, Line(200)]
@@ -19,7 +20,7 @@ Search = Annotated[str, Line(100, min_length=0)]
 _ANNEE = Field(ge=1950, le=2100, description="Start of the academic year: 2024")
 # The multipart form sends numbers as text; a JSON body must send a number.
 Annee = Annotated[int, _ANNEE]
-StrictAnnee = Annotated[StrictInt, _ANNEE]
+StrictAnnee = Annotated[JsonInt, _ANNEE]
 
 
 class EpreuveCreate(BaseModel):

@@ -3,9 +3,11 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
-Score = Annotated[StrictInt, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
+from shared.strict import JsonInt
+
+Score = Annotated[JsonInt, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
 
 
 class EvaluationWrite(BaseModel):

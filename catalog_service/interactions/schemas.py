@@ -4,10 +4,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from catalog_service.interactions.models import Interaction
 from shared.enums import InteractionKind
+from shared.strict import JsonInt
 from shared.text import JsonObject
 
 MAX_METADATA_BYTES = 4096
@@ -24,11 +25,11 @@ class InteractionCreate(BaseModel):
         },
     )
 
-    # Strict: `true` or `"12"` is not an id (lax pydantic would store 1 and 12).
-    epreuve_id: StrictInt = Field(ge=1, le=2**63 - 1)
+    # `true` or `"12"` is not an id (lax pydantic would store 1 and 12).
+    epreuve_id: JsonInt = Field(ge=1, le=2**63 - 1)
     kind: InteractionKind
     metadata: JsonObject | None = None
-    relevance: StrictInt | None = Field(default=None, ge=1, le=5, description="RATE only, 1 to 5")
+    relevance: JsonInt | None = Field(default=None, ge=1, le=5, description="RATE only, 1 to 5")
 
     @field_validator("metadata")
     @classmethod

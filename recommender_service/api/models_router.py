@@ -13,12 +13,12 @@ from recommender_service.api.schemas import (
     ModelVersionRead,
     Page,
     TrainAccepted,
-    TrainRequest,
 )
 from recommender_service.registry import service as registry
 from recommender_service.registry.status import model_status
 from recommender_service.training.jobs import TrainOptions
 from shared.http_errors import error_responses
+from shared.training import TrainRequest
 
 router = APIRouter(tags=["models"], responses=error_responses(404, 409))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -141,20 +141,6 @@ class ActiveModelStatus(BaseModel):
     training_in_progress: bool
     current_run: ModelVersionRead | None
     history: list[EpochLog] = Field(default_factory=list, description="Active version's epochs")
-
-
-class TrainRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]},
-    )
-
-    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
-    epochs: StrictInt | None = Field(default=None, ge=1, le=500)
-    batch_size: StrictInt | None = Field(default=None, ge=8, le=65536)
-    lr: StrictFloat | None = Field(default=None, gt=0, le=1)
-    embedding_dim: StrictInt | None = Field(default=None, ge=2, le=512)
-    seed: StrictInt | None = Field(default=None, ge=0, le=2**32 - 1)
 
 
 class TrainAccepted(BaseModel):

@@ -262,7 +262,7 @@ async def test_openapi_says_patch_fields_are_optional_but_not_nullable(
         assert not schemas[name].get("required"), name
 
 
-@pytest.mark.parametrize("value", [True, "12", 12.0])
+@pytest.mark.parametrize("value", [True, "1", 1.5])
 async def test_interaction_epreuve_id_must_be_an_integer_not_a_bool_or_string(
     client: httpx.AsyncClient, make_user, make_epreuve, session: AsyncSession, value: object
 ) -> None:
