@@ -105,10 +105,6 @@ async def deactivate(*, session: AsyncSession, admin: User, user_id: int) -> Non
     await _apply(session, user, {"is_active": False}, event=UserDeleted(id=user_id))
 
 
-# A change to one of these changes what the user's tokens may do.
-CREDENTIAL_FIELDS = frozenset({"password_hash", "role", "is_active"})
-
-
 async def _apply(
     session: AsyncSession,
     user: User,
@@ -116,8 +112,9 @@ async def _apply(
     *,
     event: UserDeleted | None = None,
 ) -> User:
-    """The one place a user row changes after creation (so also every change of
-    CREDENTIAL_FIELDS), with its event (`user.upserted` unless another is given); commits."""
+    """The one place a user row changes after creation, with its event (`user.upserted`
+    unless another is given); commits. So every change of what a user's tokens may do
+    (`password_hash`, `role`, `is_active`) passes here."""
     for field, value in changes.items():
         setattr(user, field, value)
     session.add(user)
