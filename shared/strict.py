@@ -1,10 +1,14 @@
-"""Strict JSON numbers: an integer is a JSON number without a fraction (`5` or `5.0`), never
-a boolean or a string. Lax pydantic would store `true` as 1 and `"12"` as 12; fully strict
-pydantic would refuse `5.0`, which JSON Schema calls an integer."""
+"""Strict JSON integers: a JSON number without a fraction (`5` or `5.0`), never a boolean or a
+string. Lax pydantic would store `true` as 1 and `"12"` as 12; fully strict pydantic would
+refuse `5.0`, which JSON Schema calls an integer.
+
+Put `IntOnly` last, after the bounds, so that the OpenAPI still shows them:
+`Annotated[int, Field(ge=1, le=5), IntOnly]`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
@@ -16,4 +20,4 @@ def _no_bool_or_text(value: Any) -> Any:
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_no_bool_or_text)]
+IntOnly = BeforeValidator(_no_bool_or_text)

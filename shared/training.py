@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
-from shared.strict import JsonInt
+from shared.strict import IntOnly
 
 ModelName = Literal["neumf", "gmf", "mlp", "mf"]
 
@@ -19,8 +19,8 @@ class TrainRequest(BaseModel):
     )
 
     model: ModelName | None = None
-    epochs: Annotated[JsonInt, Field(ge=1, le=500)] | None = None
-    batch_size: Annotated[JsonInt, Field(ge=8, le=65536)] | None = None
+    epochs: Annotated[int, Field(ge=1, le=500), IntOnly] | None = None
+    batch_size: Annotated[int, Field(ge=8, le=65536), IntOnly] | None = None
     lr: Annotated[StrictFloat, Field(gt=0, le=1)] | None = None
-    embedding_dim: Annotated[JsonInt, Field(ge=2, le=512)] | None = None
-    seed: Annotated[JsonInt, Field(ge=0, le=2**32 - 1)] | None = None
+    embedding_dim: Annotated[int, Field(ge=2, le=512), IntOnly] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1), IntOnly] | None = None

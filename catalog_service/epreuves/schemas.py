@@ -10,7 +10,7 @@ from catalog_service.dependencies import MAX_ID
 from catalog_service.patching import Omittable
 from catalog_service.users.schemas import UserPublic
 from shared.enums import EpreuveType, Filiere, Niveau
-from shared.strict import JsonInt
+from shared.strict import IntOnly
 from shared.text import Line, Text
 
 Title = Annotated[str, Line(200)]
@@ -20,7 +20,7 @@ Search = Annotated[str, Line(100, min_length=0)]
 _ANNEE = Field(ge=1950, le=2100, description="Start of the academic year: 2024")
 # The multipart form sends numbers as text; a JSON body must send a number.
 Annee = Annotated[int, _ANNEE]
-StrictAnnee = Annotated[JsonInt, _ANNEE]
+StrictAnnee = Annotated[int, _ANNEE, IntOnly]
 
 
 class EpreuveCreate(BaseModel):

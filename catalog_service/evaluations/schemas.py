@@ -5,9 +5,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.strict import JsonInt
+from shared.strict import IntOnly
 
-Score = Annotated[JsonInt, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
+Score = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)"), IntOnly]
 
 
 class EvaluationWrite(BaseModel):
