@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from catalog_service import health
 from catalog_service.admin.console import install as install_console
@@ -107,6 +108,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     health.install(app)
+    if settings.cors_origins:
+        # Outermost: preflights and error answers (413, 500) carry the headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     # First: routes are matched in order, and POST /v1/interactions is the hot path.
     app.include_router(interactions_router)
     app.include_router(auth_router)

@@ -12,7 +12,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import httpx
@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from migrations.runner import upgrade
 from shared.database import asyncpg_url
+from shared.devstack import PostgresControl
 
 SCHEMAS = ("catalog", "recommender")
 
@@ -129,3 +130,12 @@ async def chromium() -> AsyncIterator[Any]:
         pytest.skip("no Chromium installed (apt-get install chromium; .ci/run does it)")
     async with launch(executable) as browser:
         yield browser
+
+
+def restart_postgres(mode: Literal["smart", "fast", "immediate"] = "immediate") -> None:
+    """`pg_ctl restart` of the embedded test server (shared.devstack exports where it is);
+    skips the test against an external server, which this suite must not restart."""
+    control = PostgresControl.from_env()
+    if control is None:
+        pytest.skip("PostgreSQL is external (DATABASE_URL set): not restarting it")
+    control.restart(mode)

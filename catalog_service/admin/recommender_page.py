@@ -15,15 +15,16 @@ from starlette.responses import RedirectResponse, Response
 from catalog_service.admin import charts
 from catalog_service.admin.pages import CatalogPage, svg
 from catalog_service.admin_recommender import service as registry
-from catalog_service.admin_recommender.schemas import ModelVersion, TrainRequest
+from catalog_service.admin_recommender.schemas import ModelVersion
 from catalog_service.errors import DomainError, Unavailable
 from shared.model_metrics import split_metrics
+from shared.training import ModelName, TrainRequest
 
 T = TypeVar("T")
 VERSIONS_SHOWN = 50
 # The metrics of the versions table, each beside popularity's on the same split.
 HEADLINE = ("hr@10", "ndcg@10")
-MODELS = get_args(get_args(TrainRequest.model_fields["model"].annotation)[0])
+MODELS = get_args(ModelName)
 # The recommender's registry activates a version that is ready, or archived (a roll back).
 ACTIVATABLE = ("ready", "archived")
 

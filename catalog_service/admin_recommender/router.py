@@ -11,27 +11,28 @@ from catalog_service.admin_recommender.schemas import (
     ModelVersion,
     ModelVersionPage,
     TrainAccepted,
-    TrainRequest,
 )
 from catalog_service.auth.dependencies import AdminUser
 from catalog_service.dependencies import IdPath
 from catalog_service.pagination import PageDep
 from catalog_service.recommendations.dependencies import RecommenderDep
+from shared.http_errors import error_responses
+from shared.training import TrainRequest
 
-router = APIRouter(prefix="/v1/recommender", tags=["admin"])
+router = APIRouter(
+    prefix="/v1/recommender",
+    tags=["admin"],
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
+)
 
-_ERRORS: dict[int | str, dict[str, str]] = {
-    503: {"description": "The recommender is unreachable, slow or failing"}
-}
 
-
-@router.get("/model", name="recommender_model", responses=_ERRORS)
+@router.get("/model", name="recommender_model")
 async def active_model(_admin: AdminUser, recommender: RecommenderDep) -> ActiveModel:
     """The active version, its metrics beside the popularity baseline, and any run in progress."""
     return await service.active_model(client=recommender)
 
 
-@router.get("/models", name="recommender_models", responses=_ERRORS)
+@router.get("/models", name="recommender_models")
 async def list_models(
     _admin: AdminUser, recommender: RecommenderDep, page: PageDep
 ) -> ModelVersionPage:
@@ -39,7 +40,7 @@ async def list_models(
     return await service.list_models(client=recommender, limit=page.limit, offset=page.offset)
 
 
-@router.get("/models/{version_id}/epochs", name="recommender_epochs", responses=_ERRORS)
+@router.get("/models/{version_id}/epochs", name="recommender_epochs")
 async def epochs(
     version_id: IdPath, _admin: AdminUser, recommender: RecommenderDep
 ) -> list[EpochLog]:
@@ -51,7 +52,6 @@ async def epochs(
     "/models/train",
     name="recommender_train",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**_ERRORS, 409: {"description": "A training run is already in progress"}},
 )
 async def train(
     _admin: AdminUser,
@@ -62,7 +62,7 @@ async def train(
     return await service.train(client=recommender, request=request)
 
 
-@router.post("/models/{version_id}/activate", name="recommender_activate", responses=_ERRORS)
+@router.post("/models/{version_id}/activate", name="recommender_activate")
 async def activate(
     version_id: IdPath, _admin: AdminUser, recommender: RecommenderDep
 ) -> ModelVersion:

@@ -18,7 +18,6 @@ from catalog_service.admin_recommender.schemas import (
     ModelVersion,
     ModelVersionPage,
     TrainAccepted,
-    TrainRequest,
 )
 from catalog_service.errors import DomainError, Unavailable
 from catalog_service.recommendations.client import (
@@ -26,6 +25,7 @@ from catalog_service.recommendations.client import (
     RecommenderRejected,
     RecommenderUnavailable,
 )
+from shared.training import TrainRequest
 
 logger = logging.getLogger(__name__)
 

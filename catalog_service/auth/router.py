@@ -3,10 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
 
 from catalog_service.auth import rate_limit
-from catalog_service.auth.schemas import RefreshRequest, TokenPair
+from catalog_service.auth.schemas import PasswordForm, RefreshRequest, TokenPair
 from catalog_service.auth.tokens import TokenSigner, TokenType
 from catalog_service.dependencies import RedisDep, SessionDep, SettingsDep, SignerDep
 from catalog_service.errors import Unauthorized
@@ -14,8 +13,11 @@ from catalog_service.users import service as users
 from catalog_service.users.models import User
 from catalog_service.users.schemas import UserCreate, UserRead, UserRegister
 from shared.enums import Role
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(
+    prefix="/v1/auth", tags=["auth"], responses=error_responses(400, 401, 409, 422, 429, 503)
+)
 
 
 async def _limit(
@@ -56,7 +58,7 @@ async def register(
 
 @router.post("/token", name="token")
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     request: Request,
     session: SessionDep,
     redis: RedisDep,

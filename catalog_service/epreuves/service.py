@@ -100,7 +100,7 @@ async def create(
 
 
 async def update(*, session: AsyncSession, epreuve: Epreuve, data: EpreuveUpdate) -> Epreuve:
-    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
+    for field, value in data.model_dump(exclude_unset=True).items():
         setattr(epreuve, field, value)
     await session.flush()
     await _publish(session, epreuve)
