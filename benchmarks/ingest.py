@@ -281,7 +281,7 @@ def run_once(
         access_ttl=timedelta(hours=2),
         refresh_ttl=timedelta(days=1),
     )
-    tokens = [signer.issue(uid, TokenType.ACCESS) for uid in user_ids[: args.clients]]
+    tokens = [signer.issue(uid, TokenType.ACCESS, version=0) for uid in user_ids[: args.clients]]
     port = _free_port()
     server = _serve(env, port, workers, Path(env["DATA_DIR"]) / "uvicorn.log", args.profile)
     stream_client = redis.Redis.from_url(env["REDIS_URL"])

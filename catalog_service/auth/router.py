@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from catalog_service.auth import rate_limit
+from catalog_service.auth.revocation import redeem_refresh
 from catalog_service.auth.schemas import RefreshRequest, TokenPair
 from catalog_service.auth.tokens import TokenSigner, TokenType
 from catalog_service.dependencies import RedisDep, SessionDep, SettingsDep, SignerDep
@@ -31,10 +32,11 @@ async def _limit(
     )
 
 
-def _pair(signer: TokenSigner, user_id: int) -> TokenPair:
+def _pair(signer: TokenSigner, user: User) -> TokenPair:
+    version = user.token_version
     return TokenPair(
-        access_token=signer.issue(user_id, TokenType.ACCESS),
-        refresh_token=signer.issue(user_id, TokenType.REFRESH),
+        access_token=signer.issue(user.id, TokenType.ACCESS, version=version),
+        refresh_token=signer.issue(user.id, TokenType.REFRESH, version=version),
         expires_in=int(signer.access_ttl.total_seconds()),
     )
 
@@ -69,14 +71,16 @@ async def token(
     user = await users.authenticate(session=session, email=form.username, password=form.password)
     if user is None:
         raise Unauthorized("Incorrect email or password", code="invalid_credentials")
-    return _pair(signer, user.id)
+    return _pair(signer, user)
 
 
 @router.post("/refresh", name="refresh")
 async def refresh(body: RefreshRequest, session: SessionDep, signer: SignerDep) -> TokenPair:
-    """A new token pair for a valid refresh token of an active user."""
-    user_id = signer.verify(body.refresh_token, TokenType.REFRESH)
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("User is unknown or deactivated", code="inactive_user")
-    return _pair(signer, user.id)
+    """A new token pair for a valid refresh token of an active user.
+
+    Rotation: the pair replaces the refresh token, which is refused from then on; presenting
+    it again revokes every token of the account (`refresh_token_reused`).
+    """
+    claims = signer.verify(body.refresh_token, TokenType.REFRESH)
+    user = await redeem_refresh(session=session, claims=claims)
+    return _pair(signer, user)

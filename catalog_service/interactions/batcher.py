@@ -9,11 +9,12 @@ cost (round trips, COMMIT's WAL flush, the relay wake-up) is shared.
 
 The transaction: (1) the épreuve rows whose counters move, locked in id order (NO KEY UPDATE:
 the interactions' foreign-key checks take KEY SHARE locks, which a FOR UPDATE would conflict
-with, in no set order); (2) one statement that keeps the inputs whose user and épreuve are
-active, inserts their interactions (ids drawn in input order), bumps the counters, and returns
-per input whether it was accepted; (3) the accepted rows' typed events, through the outbox
-(which takes the users' order locks, in key order, before drawing the outbox ids). Every writer
-takes épreuve rows before order locks, so batches of several workers do not deadlock.
+with, in no set order); (2) one statement that keeps the inputs whose user is active (and whose
+token is of the user's current version: auth.revocation) and whose épreuve is active, inserts
+their interactions (ids drawn in input order), bumps the counters, and returns per input whether
+it was accepted; (3) the accepted rows' typed events, through the outbox (which takes the users'
+order locks, in key order, before drawing the outbox ids). Every writer takes épreuve rows
+before order locks, so batches of several workers do not deadlock.
 
 A rejected input gets its own 401 / 404. Poison isolation: what can be checked before the
 database is checked in `submit` (metadata that is not plain JSON never joins a batch); a batch
@@ -48,15 +49,18 @@ _LOCK_EPREUVES = (
 # created_at is now(): the transaction's timestamp, as the column's default would give.
 _WRITE = """
 WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::smallint[])
-        WITH ORDINALITY AS t (user_id, epreuve_id, kind, metadata, relevance, ord)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::smallint[],
+                         $6::int[])
+        WITH ORDINALITY AS t (user_id, epreuve_id, kind, metadata, relevance, token_version,
+                              ord)
 ),
-ok_user AS (SELECT id FROM catalog."user" WHERE id = ANY($1::bigint[]) AND is_active),
+users AS (SELECT id, is_active, token_version FROM catalog."user" WHERE id = ANY($1::bigint[])),
 ok_epreuve AS (SELECT id FROM catalog.epreuve WHERE id = ANY($2::bigint[]) AND is_active),
 accepted AS MATERIALIZED (
     SELECT s.*, nextval(pg_get_serial_sequence('catalog.interaction', 'id')) AS id
     FROM (SELECT input.* FROM input
-          JOIN ok_user ON ok_user.id = input.user_id
+          JOIN users ON users.id = input.user_id AND users.is_active
+                    AND users.token_version = input.token_version
           JOIN ok_epreuve ON ok_epreuve.id = input.epreuve_id
           ORDER BY input.ord) AS s
 ),
@@ -74,9 +78,11 @@ c AS (
           FROM accepted WHERE kind IN ('VIEW', 'DOWNLOAD') GROUP BY epreuve_id) AS b
     WHERE e.id = b.epreuve_id
 )
-SELECT input.ord, ok_user.id IS NOT NULL AS user_ok, accepted.id, now() AS created_at
+SELECT input.ord, coalesce(users.is_active, false) AS active,
+       users.token_version IS NOT DISTINCT FROM input.token_version AS current, accepted.id,
+       now() AS created_at
 FROM input
-LEFT JOIN ok_user ON ok_user.id = input.user_id
+LEFT JOIN users ON users.id = input.user_id
 LEFT JOIN accepted ON accepted.ord = input.ord
 ORDER BY input.ord"""
 _DEADLOCK = "40P01"
@@ -90,6 +96,7 @@ _REQUEST_FAULTS = ("22", "23", "54")
 @dataclass(slots=True)
 class Pending:
     user_id: int
+    token_version: int
     epreuve_id: int
     kind: InteractionKind
     metadata: dict[str, Any] | None
@@ -117,6 +124,7 @@ class IngestBatcher:
         self,
         *,
         user_id: int,
+        token_version: int,
         epreuve_id: int,
         kind: InteractionKind,
         metadata: dict[str, Any] | None,
@@ -124,12 +132,15 @@ class IngestBatcher:
     ) -> Interaction:
         """Queues the interaction for the next group commit; its row once committed.
 
+        `token_version`: the caller's token's `ver` (a revoked token gets its 401 here).
         Invalid (422) at once, before joining a batch, when `metadata` is not plain JSON.
         """
         metadata_json = _metadata_json(metadata)
         future: asyncio.Future[Interaction] = asyncio.get_running_loop().create_future()
         self._queue.append(
-            Pending(user_id, epreuve_id, kind, metadata, metadata_json, relevance, future)
+            Pending(
+                user_id, token_version, epreuve_id, kind, metadata, metadata_json, relevance, future
+            )
         )
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="interactions-group-commit")
@@ -194,6 +205,7 @@ class IngestBatcher:
             [p.kind.value for p in batch],
             [p.metadata_json for p in batch],
             [p.relevance for p in batch],
+            [p.token_version for p in batch],
         )
         # Driver SQL through SQLAlchemy: its error wrapping and invalidation of lost
         # connections give the same 503 as the other endpoints when the database is down.
@@ -224,8 +236,10 @@ class IngestBatcher:
 
 
 def _result(item: Pending, row: Any) -> Interaction | Exception:
-    if not row["user_ok"]:
+    if not row["active"]:
         return Unauthorized("User is unknown or deactivated", code="inactive_user")
+    if not row["current"]:
+        return Unauthorized("Token revoked, sign in again", code="token_revoked")
     if row["id"] is None:
         return NotFound(f"Épreuve {item.epreuve_id} not found", code="epreuve_not_found")
     return Interaction(

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.auth.passwords import hash_password, verify_password
+from catalog_service.auth.revocation import revoke_tokens
 from catalog_service.errors import BadRequest, Conflict, NotFound
 from catalog_service.outbox.service import record_event
 from catalog_service.pagination import PageParams
@@ -104,15 +105,23 @@ async def deactivate(*, session: AsyncSession, admin: User, user_id: int) -> Non
     )
     if result.scalar_one_or_none() is None:
         raise NotFound(f"User {user_id} not found", code="user_not_found")
+    await revoke_tokens(session=session, user_id=user_id)
     await record_event(session=session, payload=UserDeleted(id=user_id), ordering_key=user_id)
     await session.commit()
 
 
+# A change of any of these revokes every token the user holds (auth.revocation).
+_REVOKING = ("password_hash", "role", "is_active")
+
+
 async def _apply(session: AsyncSession, user: User, changes: dict[str, object]) -> User:
+    revoke = any(f in changes and changes[f] != getattr(user, f) for f in _REVOKING)
     for field, value in changes.items():
         setattr(user, field, value)
     session.add(user)
     await session.flush()
+    if revoke:
+        await revoke_tokens(session=session, user_id=user.id)
     await session.refresh(user)
     await _publish(session, user)
     await session.commit()

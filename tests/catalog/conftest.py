@@ -123,9 +123,9 @@ async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
         yield db
 
 
-def auth_headers(app: FastAPI, user_id: int) -> dict[str, str]:
-    """Bearer header with a fresh access token for `user_id`."""
-    token = app.state.token_signer.issue(user_id, TokenType.ACCESS)
+def auth_headers(app: FastAPI, user: User) -> dict[str, str]:
+    """Bearer header with a fresh access token for `user` (at their current token version)."""
+    token = app.state.token_signer.issue(user.id, TokenType.ACCESS, version=user.token_version)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -156,7 +156,7 @@ def make_user(app: FastAPI) -> MakeUser:
         hashed = _DEFAULT_HASH if password == DEFAULT_PASSWORD else None
         async with app.state.sessionmaker() as db:
             user = await create_user(session=db, data=data, password_hash=hashed)
-        return user, auth_headers(app, user.id)
+        return user, auth_headers(app, user)
 
     return factory
 

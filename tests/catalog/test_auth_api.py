@@ -149,7 +149,7 @@ async def test_refresh_for_deactivated_user_is_401(
     user, _ = await make_user()
     from catalog_service.auth.tokens import TokenType
 
-    token = app.state.token_signer.issue(user.id, TokenType.REFRESH)
+    token = app.state.token_signer.issue(user.id, TokenType.REFRESH, version=0)
     user.is_active = False
     session.add(user)
     await session.commit()

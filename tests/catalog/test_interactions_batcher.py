@@ -24,6 +24,7 @@ from tests.catalog.fixtures_events import wait_until
 def _submit(batcher: IngestBatcher, user_id: int, epreuve_id: int, **fields):
     return batcher.submit(
         user_id=user_id,
+        token_version=0,
         epreuve_id=epreuve_id,
         kind=InteractionKind(fields.get("kind", "VIEW")),
         metadata=fields.get("metadata"),

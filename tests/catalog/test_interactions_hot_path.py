@@ -77,6 +77,7 @@ async def test_view_leaves_the_epreuve_updated_at_unchanged(
 def _submit(batcher: IngestBatcher, user_id: int, epreuve_id: int, kind: str = "CLICK"):
     return batcher.submit(
         user_id=user_id,
+        token_version=0,
         epreuve_id=epreuve_id,
         kind=InteractionKind(kind),
         metadata=None,

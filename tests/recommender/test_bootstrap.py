@@ -63,7 +63,7 @@ async def _user(catalog: FastAPI, n: int, role: Role, **fields: object) -> dict[
     )  # fmt: skip
     async with catalog.state.sessionmaker() as session:
         user = await create_user(session=session, data=data, password_hash=_HASH)
-    token = catalog.state.token_signer.issue(user.id, TokenType.ACCESS)
+    token = catalog.state.token_signer.issue(user.id, TokenType.ACCESS, version=0)
     return {"Authorization": f"Bearer {token}"}
 
 
