@@ -20,14 +20,24 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
 async def _limit(
-    request: Request, redis: RedisDep, settings: SettingsDep, scope: str, name: str
+    request: Request, redis: RedisDep, settings: SettingsDep, scope: str, account: str
 ) -> None:
-    client = f"{request.client.host if request.client else '-'}|{name.strip().lower()}"
+    """One attempt on `account` from the caller's address, against both budgets: guessing one
+    account from many IPs, and many accounts from one IP, are both slowed down.
+
+    The address is the TCP peer's, or the forwarded client's when the peer is a proxy named in
+    FORWARDED_ALLOW_IPS (uvicorn's proxy headers, see catalog_service.__main__); the app itself
+    never reads X-Forwarded-For.
+    """
+    address = request.client.host if request.client else "-"
     await rate_limit.hit(
         redis=redis,
         scope=scope,
-        client=client,
-        limit=settings.auth_rate_limit,
+        budgets={
+            # As users.service looks emails up: whatever case the form used, one account.
+            "account": (account.strip().lower(), settings.auth_rate_limit_account),
+            "ip": (address, settings.auth_rate_limit_ip),
+        },
         window_s=settings.auth_rate_window_s,
     )
 
