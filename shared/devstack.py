@@ -169,34 +169,6 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120
     raise SystemExit(f"[devstack] {url} not ready after {timeout:.0f}s")
 
 
-def _outbox_backlog(database_url: str) -> int:
-    """Catalog events written but not yet on the stream (the demo seed leaves thousands)."""
-    import asyncio
-
-    import asyncpg
-
-    from shared.database import asyncpg_url
-
-    async def count() -> int:
-        url = asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
-        conn = await asyncpg.connect(url)
-        try:
-            query = "SELECT count(*) FROM catalog.outbox_event WHERE published_at IS NULL"
-            return int(await conn.fetchval(query))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
-
-
-def _wait_outbox_drained(env: dict[str, str], timeout: float = 300) -> None:
-    """Lets the catalog's relay put the backlog on the stream before the first training."""
-    deadline = time.monotonic() + timeout
-    while (left := _outbox_backlog(env["DATABASE_URL"])) and time.monotonic() < deadline:
-        print(f"[devstack] publishing catalog events: {left} left", flush=True)
-        time.sleep(2)
-
-
 def _run(env: dict[str, str]) -> int:
     _migrate(env)
     if _python("catalog_service", "seed", "--if-empty", env=env) != 0:
@@ -215,7 +187,9 @@ def _run(env: dict[str, str]) -> int:
     try:
         # Catalog first: the recommender bootstraps from its export and follows its stream.
         serve("catalog_service", catalog_port)
-        _wait_outbox_drained(env)
+        # The seed leaves thousands of events: on the stream before the first training. The
+        # catalog's own command (tooling never reads a service's tables).
+        _python("catalog_service", "wait-outbox", env=env)
         serve("recommender_service", recommender_port)
         _python("recommender_service", "train", "--if-missing", env=env)
         print(

@@ -17,8 +17,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.wakeup import wake_on_commit
 from shared.events import SCHEMA_VERSION, Payload, event_type
 
@@ -89,3 +91,9 @@ async def record_event(
         session=session, payloads=[payload], ordering_keys=keys, occurred_at=occurred_at
     )
     return row_id
+
+
+async def pending_count(*, session: AsyncSession) -> int:
+    """Events written but not on the stream yet."""
+    query = select(func.count()).where(OutboxEvent.published_at.is_(None))
+    return int(await session.scalar(query) or 0)
