@@ -1,4 +1,4 @@
-"""Command line: python -m catalog_service serve | migrate | create-user | seed | wait-outbox."""
+"""Command line: python -m catalog_service serve | migrate | create-user | seed | outbox-backlog."""
 
 import argparse
 import asyncio
@@ -75,32 +75,6 @@ async def _create_user(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _wait_outbox(args: argparse.Namespace) -> int:
-    """Waits until a relay has put every outbox event on the stream (progress every 2 s)."""
-    import time
-
-    from catalog_service.outbox.service import pending_count
-    from shared.database import make_engine, make_sessionmaker
-
-    engine = make_engine(get_settings().database_url, pool_size=1)
-    deadline = time.monotonic() + args.timeout
-    try:
-        while True:
-            async with make_sessionmaker(engine)() as session:
-                left = await pending_count(session=session)
-            if not left:
-                return 0
-            if time.monotonic() > deadline:
-                print(
-                    f"outbox: {left} events still pending after {args.timeout:g}s", file=sys.stderr
-                )
-                return 1
-            print(f"outbox: publishing catalog events, {left} left", flush=True)
-            await asyncio.sleep(2)
-    finally:
-        await engine.dispose()
-
-
 def _seed(rest: list[str]) -> int:
     if importlib.util.find_spec("catalog_service.seed.cli") is None:
         print("seed: not available yet", file=sys.stderr)
@@ -114,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["seed"]:  # its options belong to the seed command itself
         return _seed(argv[1:])
+    if argv[:1] == ["outbox-backlog"]:
+        from catalog_service.outbox.cli import main as backlog_main
+
+        return backlog_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m catalog_service")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
@@ -127,10 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("migrate", help="upgrade the catalog schema to head")
     commands.add_parser("seed", help="load demo data (options: see `seed --help`)")
-    wait = commands.add_parser(
-        "wait-outbox", help="wait until every outbox event is on the stream (a relay runs)"
+    commands.add_parser(
+        "outbox-backlog", help="events not yet on the stream (options: `outbox-backlog --help`)"
     )
-    wait.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     create = commands.add_parser("create-user", help="create an account of any role")
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)
@@ -143,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "migrate":
         return _migrate(args)
-    if args.command == "wait-outbox":
-        return asyncio.run(_wait_outbox(args))
     return asyncio.run(_create_user(args))
 
 

@@ -113,6 +113,7 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
     from recommender_service.errors import NotEnoughData, TrainingInProgress
     from recommender_service.registry import service as registry
     from recommender_service.training import jobs
+    from recommender_service.training.lease import reap
 
     engine = make_engine(settings.database_url, pool_size=2)
     redis = aioredis.from_url(settings.redis_url, decode_responses=True)
@@ -136,6 +137,11 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
         )  # fmt: skip
         # The CLI owns the machine: every core for torch.
         settings = settings.model_copy(update={"torch_threads": _cores()})
+        # A run whose owner died would hold the lock until its lease expires.
+        for version_id in await reap(
+            sessionmaker=sessionmaker, redis=redis, ttl_ms=settings.training_lock_ttl_ms
+        ):
+            print(f"version {version_id}: its run was abandoned; marked failed")
         try:
             run = await jobs.start(
                 sessionmaker=sessionmaker, redis=redis, settings=settings, options=options,
@@ -192,7 +198,7 @@ def _report(outcome: Any, plot: Path) -> None:
         beside = f"   (popularity {baseline:.4f})" if isinstance(baseline, int | float) else ""
         if isinstance(value, int | float):
             print(f"  {name:>14} {value:.4f}{beside}")
-    print("activated" if outcome.activated else "kept the active version (it is better)")
+    print(f"{outcome.decision.label}: {outcome.decision.reason}")
     with contextlib.suppress(Exception):
         plot.parent.mkdir(parents=True, exist_ok=True)
         plot_training(outcome.history, plot, title=f"version {outcome.version_id}")

@@ -59,21 +59,33 @@ def _plain(url: str) -> str:
     return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+@contextlib.asynccontextmanager
+async def own_database(server: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on `server`'s PostgreSQL (its URL), dropped afterwards. Each
+    statement opens its own connection: the fault tests restart the server in between."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await _admin(server, f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(server, name)
+    finally:
+        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(server: str, statement: str) -> None:
+    conn = await asyncpg.connect(_plain(server))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 async def migrated_database_url() -> AsyncIterator[str]:
     """A database of our own on the test server, migrated to head for both services."""
-    server = _server_url()
-    name = f"epreuves_test_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_plain(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server, name)
-    try:
+    async with own_database(_server_url(), "epreuves_test") as url:
         for schema in SCHEMAS:
             upgrade(schema, url)
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -93,7 +94,17 @@ async def record_event(
     return row_id
 
 
-async def pending_count(*, session: AsyncSession) -> int:
-    """Events written but not on the stream yet."""
-    query = select(func.count()).where(OutboxEvent.published_at.is_(None))
-    return int(await session.scalar(query) or 0)
+@dataclass(frozen=True)
+class Backlog:
+    pending: int  # events not yet on the stream
+    oldest_pending_age_s: float | None  # a growing value: the relay or Redis is stuck
+
+
+async def backlog(*, session: AsyncSession) -> Backlog:
+    """What the relay has yet to publish (the admin dashboard and `outbox-backlog` show it)."""
+    age = func.extract("epoch", func.now() - func.min(OutboxEvent.created_at))
+    query = select(func.count(), age).where(OutboxEvent.published_at.is_(None))
+    count, oldest = (await session.execute(query)).one()
+    return Backlog(
+        pending=int(count), oldest_pending_age_s=None if oldest is None else float(oldest)
+    )

@@ -21,7 +21,7 @@ from catalog_service.comments.models import Comment
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.evaluations.models import Evaluation
 from catalog_service.interactions.models import Interaction
-from catalog_service.outbox.models import OutboxEvent
+from catalog_service.outbox import service as outbox_service
 from catalog_service.recommendations.client import (
     RecommenderClient,
     RecommenderRejected,
@@ -137,17 +137,8 @@ async def _top(session: AsyncSession, counter: InstrumentedAttribute[int]) -> li
 
 
 async def _outbox(session: AsyncSession) -> OutboxStats:
-    pending = OutboxEvent.published_at.is_(None)
-    row = (
-        await session.execute(
-            select(
-                func.count(),
-                func.extract("epoch", func.now() - func.min(OutboxEvent.created_at)),
-            ).where(pending)
-        )
-    ).one()
-    count, age = row
-    return OutboxStats(pending=int(count), oldest_pending_age_s=None if age is None else float(age))
+    left = await outbox_service.backlog(session=session)
+    return OutboxStats(pending=left.pending, oldest_pending_age_s=left.oldest_pending_age_s)
 
 
 async def recommender_status(*, client: RecommenderClient) -> RecommenderStatus:

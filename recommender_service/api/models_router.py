@@ -60,7 +60,8 @@ async def epochs(version_id: VersionId, session: SessionDep) -> list[EpochLog]:
     summary="Make a trained version the active one (e.g. roll back)",
 )
 async def activate(version_id: VersionId, session: SessionDep, redis: RedisDep) -> ModelVersionRead:
-    version = await registry.activate(session=session, version_id=version_id)
+    """An explicit choice: it always wins over the automatic activation decision."""
+    version = await registry.activate(session=session, version_id=version_id, explicit=True)
     await session.commit()
     await registry.publish_active(redis, version.id)
     return ModelVersionRead.model_validate(version)

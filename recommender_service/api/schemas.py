@@ -114,6 +114,25 @@ class ModelVersionRead(BaseModel):
     train_seconds: float | None
     metrics: dict[str, Any]
     error: str | None
+    data_snapshot_at: datetime | None = Field(
+        default=None, description="Interactions stored up to this time were its training data"
+    )
+    decision: Literal["activated", "kept"] | None = Field(
+        default=None, description="Whether this version replaced the active one when it finished"
+    )
+    decision_reason: str | None = Field(
+        default=None,
+        examples=["not clearly worse than version 3: ndcg@10 0.4120 vs 0.1033 on the 40 held-out "
+                  "interactions newer than its data"],
+    )  # fmt: skip
+    decision_scores: dict[str, Any] | None = Field(
+        default=None,
+        description="The candidate's and the active version's HR@10 / NDCG@10 on their common "
+        "held-out rows (`candidate`, `active`, `popularity`, `rows`), and on the candidate's "
+        "whole test split (`test_split`)",
+    )
+    owner: str | None = Field(default=None, description="host:pid of the process training it")
+    heartbeat_at: datetime | None = Field(default=None, description="Its run's last heartbeat")
 
 
 class ActiveModelStatus(BaseModel):
@@ -140,6 +159,10 @@ class ActiveModelStatus(BaseModel):
     served_version: int | None = Field(description="Version loaded by this replica")
     training_in_progress: bool
     current_run: ModelVersionRead | None
+    latest_trained: ModelVersionRead | None = Field(
+        default=None,
+        description="The newest trained version, with its activation decision (it may be kept)",
+    )
     history: list[EpochLog] = Field(default_factory=list, description="Active version's epochs")
 
 

@@ -4,10 +4,12 @@ A read batch is applied in one transaction (bulk statements, see `readmodel.bulk
 acknowledged with one XACK only after the commit, so a crash between the two redelivers it (and
 idempotency makes the replay harmless). If the batch fails, its entries are retried one by one,
 each in its own transaction, so that one bad entry fails alone and the others go through.
-Entries left pending longer than `claim_idle_ms` (a crashed replica's, or one that failed here)
-are taken over with XAUTOCLAIM, which counts deliveries; after `max_deliveries` failed attempts
-an entry moves to the dead-letter stream `<stream>.dead`. Malformed entries go there at once:
-retrying cannot fix them.
+A consumer first re-reads its own pending entries (XREADGROUP from id 0: what this replica read
+before a crash or a kill and never acknowledged) at once, then reads new ones (`>`). Entries left
+pending longer than `claim_idle_ms` (a replica that is gone, or one that failed here) are taken
+over with XAUTOCLAIM. Both count deliveries; after `max_deliveries` failed attempts an entry
+moves to the dead-letter stream `<stream>.dead`. Malformed entries go there at once: retrying
+cannot fix them. Now and then the group's long-idle consumers are removed (`members`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recommender_service.consumer.members import forget_idle_consumers
 from recommender_service.readmodel.bulk import Applied, apply_batch
 from recommender_service.readmodel.service import Change, apply_event
 from shared.events import Event, InvalidEvent
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 EVENTS = Counter("recommender_events_total", "Stream entries handled", ["outcome"])
 
 OnChange = Callable[[Change], Awaitable[None]]
+MEMBERS_CHECK_SECONDS = 60.0
 
 
 @dataclass
@@ -59,6 +64,7 @@ class StreamConsumer:
         block_ms: int = 2000,
         batch: int = 100,
         on_change: OnChange | None = None,
+        idle_delete_ms: int = 3_600_000,
     ) -> None:
         self.redis = redis
         self.sessionmaker = sessionmaker
@@ -71,8 +77,11 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.batch = batch
         self.on_change = on_change
+        self.idle_delete_ms = idle_delete_ms
         self.stats = ConsumerStats()
         self._claim_cursor = "0-0"
+        self._own_pending_read = False
+        self._next_members_check = 0.0
 
     async def ensure_group(self, start_id: str = "0") -> bool:
         """Creates the group (and the stream) if missing; True when it was created here."""
@@ -85,8 +94,13 @@ class StreamConsumer:
         return True
 
     async def run_once(self, *, block: bool = True) -> int:
-        """Reclaims stale entries, then reads new ones; returns how many entries were handled."""
-        handled = await self._reclaim()
+        """Its own pending entries (first call), stale entries of others, then new ones; returns
+        how many entries were handled."""
+        handled = 0
+        if not self._own_pending_read:
+            handled += await self._read_own_pending()
+            self._own_pending_read = True
+        handled += await self._reclaim()
         response: Any = await self.redis.xreadgroup(
             self.group,
             self.name,
@@ -115,6 +129,12 @@ class StreamConsumer:
         while not stop.is_set():
             try:
                 await self.run_once()
+                if time.monotonic() >= self._next_members_check:
+                    self._next_members_check = time.monotonic() + MEMBERS_CHECK_SECONDS
+                    await forget_idle_consumers(
+                        self.redis, stream=self.stream, group=self.group, keep=self.name,
+                        idle_ms=self.idle_delete_ms,
+                    )  # fmt: skip
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     log.warning("consumer: redis error (%s); retrying", exc)
@@ -130,6 +150,24 @@ class StreamConsumer:
                 log.exception("consumer: unexpected error; retrying")
                 await _sleep_or_stop(stop, 1.0)
 
+    async def _read_own_pending(self) -> int:
+        """Entries this consumer name read and never acknowledged (before a restart): XREADGROUP
+        from id 0 walks its own pending list, page by page."""
+        handled, cursor = 0, "0"
+        while True:
+            response: Any = await self.redis.xreadgroup(
+                self.group, self.name, {self.stream: cursor}, count=self.batch
+            )
+            entries = response[0][1] if response else []
+            if not entries:
+                if handled:
+                    log.info(
+                        "consumer %s: re-read %d pending entries of its own", self.name, handled
+                    )
+                return handled
+            cursor = entries[-1][0]
+            handled += await self._handle_live(entries)
+
     async def _reclaim(self) -> int:
         result: Any = await self.redis.xautoclaim(
             self.stream,
@@ -140,13 +178,19 @@ class StreamConsumer:
             count=self.batch,
         )
         self._claim_cursor, entries = result[0], result[1]
+        claimed = await self._handle_live(entries)
+        self.stats.claimed += claimed
+        return claimed
+
+    async def _handle_live(self, entries: list[tuple[str, dict[str, str] | None]]) -> int:
+        """Handles pending entries read again; those trimmed away meanwhile (no fields left)
+        are acknowledged, as there is nothing left to apply."""
         live = []
         for entry_id, fields in entries:
-            if fields is None:  # trimmed away while pending: nothing left to apply
+            if not fields:
                 await self.redis.xack(self.stream, self.group, entry_id)
                 continue
             live.append((entry_id, fields))
-        self.stats.claimed += len(live)
         await self._handle_batch(live)
         return len(live)
 

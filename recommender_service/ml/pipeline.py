@@ -37,11 +37,13 @@ from .evaluation import (
     popularity_score_fn,
     sigmoid,
 )
+from .heldout import HeldOut
 from .pretrain import build_and_train
 
-__all__ = ["TrainConfig", "fit"]
+__all__ = ["HeldOut", "TrainConfig", "fit"]
 
 Progress = Callable[[dict], None]
+OnHeldOut = Callable[[HeldOut], None]
 MAX_VALIDATION_ROWS = 5000
 
 
@@ -51,14 +53,19 @@ def fit(
     *,
     progress: Progress | None = None,
     item_pool: np.ndarray | None = None,
+    on_held_out: OnHeldOut | None = None,
 ) -> TrainedModel:
-    """Split, train with early stopping, evaluate beside popularity, return a servable model."""
+    """Split, train with early stopping, evaluate beside popularity, return a servable model.
+
+    `on_held_out` receives the test split in raw ids with the selected model's ranks on it
+    (before the refit sees those rows), so that another version can be judged on the same rows.
+    """
     if len(data) == 0:
         raise ValueError("no interactions to train on")
     started = time.perf_counter()
     idx = index_data(data, item_pool)
     every = NegativeSampler(idx.users, idx.items, idx.n_items, config.seed)
-    module, metrics, history = _select(idx, every, config, progress)
+    module, metrics, history = _select(idx, every, config, progress, on_held_out)
     if config.holdout_metrics:
         metrics.update(_holdout(idx, config))
     if config.refit_full:
@@ -82,7 +89,11 @@ def _tagged(progress: Progress | None, stage: str) -> Progress | None:
 
 
 def _select(
-    idx: IndexedData, every: NegativeSampler, config: TrainConfig, progress: Progress | None
+    idx: IndexedData,
+    every: NegativeSampler,
+    config: TrainConfig,
+    progress: Progress | None,
+    on_held_out: OnHeldOut | None = None,
 ) -> tuple[nn.Module, dict[str, float], list[dict]]:
     k = config.eval_k
     rest, test = leave_one_out(idx.users, idx.timestamps, config.seed)
@@ -99,9 +110,12 @@ def _select(
         progress=_tagged(progress, "select"),
     )
     metrics = evaluate_ranking(model_score_fn(module), test_task, k)
-    pop = evaluate_ranking(popularity_score_fn(train.items, idx.n_items), test_task, k)
+    pop_score = popularity_score_fn(train.items, idx.n_items)
+    pop = evaluate_ranking(pop_score, test_task, k)
     metrics.update({f"pop_{name}": value for name, value in pop.items()})
     metrics["best_epoch"] = float(result.best_epoch)
+    if on_held_out is not None:
+        on_held_out(HeldOut.of(idx, test_task, model_score_fn(module), pop_score))
     return module, metrics, result.history
 
 

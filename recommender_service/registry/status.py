@@ -50,5 +50,6 @@ async def model_status(
         "served_version": served_version,
         "training_in_progress": in_progress,
         "current_run": current_run,
+        "latest_trained": await registry.latest(session=session, trained=True),
         "history": history,
     }
