@@ -1,4 +1,4 @@
-"""The one-statement interaction write: same event as Event.of, same checks as CurrentUser."""
+"""The interaction write paths: the typed event of Event.of, the same checks as CurrentUser."""
 
 import asyncio
 
