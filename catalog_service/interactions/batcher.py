@@ -37,8 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from catalog_service.errors import Invalid, NotFound, Unauthorized
-from catalog_service.interactions.models import Interaction
-from catalog_service.interactions.service import created_event
+from catalog_service.interactions.service import RecordedInteraction, created_event
 from catalog_service.outbox.service import record_events
 from shared.enums import InteractionKind
 
@@ -102,7 +101,7 @@ class Pending:
     metadata: dict[str, Any] | None
     metadata_json: str | None
     relevance: int | None
-    future: asyncio.Future[Interaction]
+    future: asyncio.Future[RecordedInteraction]
 
 
 class IngestBatcher:
@@ -129,14 +128,14 @@ class IngestBatcher:
         kind: InteractionKind,
         metadata: dict[str, Any] | None,
         relevance: int | None,
-    ) -> Interaction:
+    ) -> RecordedInteraction:
         """Queues the interaction for the next group commit; its row once committed.
 
         `token_version`: the caller's token's `ver` (a revoked token gets its 401 here).
         Invalid (422) at once, before joining a batch, when `metadata` is not plain JSON.
         """
         metadata_json = _metadata_json(metadata)
-        future: asyncio.Future[Interaction] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[RecordedInteraction] = asyncio.get_running_loop().create_future()
         self._queue.append(
             Pending(
                 user_id, token_version, epreuve_id, kind, metadata, metadata_json, relevance, future
@@ -214,10 +213,10 @@ class IngestBatcher:
             if counted:
                 await conn.exec_driver_sql(_LOCK_EPREUVES, (counted,))
             rows = (await conn.exec_driver_sql(_WRITE, args)).mappings().all()
-            results: list[Interaction | Exception] = [
+            results: list[RecordedInteraction | Exception] = [
                 _result(item, row) for item, row in zip(batch, rows, strict=True)
             ]
-            written = [r for r in results if isinstance(r, Interaction)]
+            written = [r for r in results if isinstance(r, RecordedInteraction)]
             await record_events(
                 session=session,
                 payloads=[created_event(r) for r in written],
@@ -235,14 +234,14 @@ class IngestBatcher:
                 item.future.set_result(result)
 
 
-def _result(item: Pending, row: Any) -> Interaction | Exception:
+def _result(item: Pending, row: Any) -> RecordedInteraction | Exception:
     if not row["active"]:
         return Unauthorized("User is unknown or deactivated", code="inactive_user")
     if not row["current"]:
         return Unauthorized("Token revoked, sign in again", code="token_revoked")
     if row["id"] is None:
         return NotFound(f"Épreuve {item.epreuve_id} not found", code="epreuve_not_found")
-    return Interaction(
+    return RecordedInteraction(
         id=row["id"],
         user_id=item.user_id,
         epreuve_id=item.epreuve_id,

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from catalog_service.outbox import wakeup
 from catalog_service.outbox.models import OutboxEvent
-from catalog_service.outbox.wakeup import NOTIFY_CHANNEL
+from catalog_service.outbox.wakeup import NOTIFY, NOTIFY_CHANNEL
 from shared.events import Event
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,6 @@ end
 return ids
 """
 
-_NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
 _table = cast(Table, OutboxEvent.__table__)
 # One statement marks the whole batch: UPDATE … FROM unnest(ids, stream_ids).
 _published = (
@@ -322,7 +321,7 @@ class OutboxRelay:
                 if self._notify_due.is_set():
                     # One NOTIFY, after the commits it covers, for any number of local writes.
                     self._notify_due.clear()
-                    await asyncio.wait_for(conn.execute(_NOTIFY), timeout=5)
+                    await asyncio.wait_for(conn.execute(NOTIFY), timeout=5)
                     last_ping = time.monotonic()
                 elif time.monotonic() - last_ping >= LISTENER_PING_INTERVAL:
                     await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)

@@ -13,7 +13,6 @@ ascending order, so two batches never deadlock on them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,12 +30,13 @@ _ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox or
 # any size), ids drawn in input order (ORDER BY ord). The locks are an uncorrelated subquery in
 # the filter, evaluated once before the first row reaches the insert, hence before any id.
 # Driver SQL: no SQLAlchemy compile step (measured ~0.3 ms a call under load).
+# The event ids are random UUIDs drawn by PostgreSQL (no Python uuid4 and encoding per event).
 _INSERT = """
 INSERT INTO catalog.outbox_event (event_id, type, occurred_at, schema_version, payload)
-SELECT e.event_id, e.type, e.occurred_at, $5::int, CAST(e.payload AS jsonb)
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[])
-    WITH ORDINALITY AS e (event_id, type, occurred_at, payload, ord)
-WHERE (SELECT count(pg_advisory_xact_lock($6::int, k)) FROM unnest($7::int[]) AS k) IS NOT NULL
+SELECT gen_random_uuid(), e.type, e.occurred_at, $4::int, CAST(e.payload AS jsonb)
+FROM unnest($1::text[], $2::timestamptz[], $3::text[])
+    WITH ORDINALITY AS e (type, occurred_at, payload, ord)
+WHERE (SELECT count(pg_advisory_xact_lock($5::int, k)) FROM unnest($6::int[]) AS k) IS NOT NULL
 ORDER BY e.ord
 RETURNING id"""
 
@@ -64,7 +64,6 @@ async def record_events(
             raise ValueError("occurred_at needs one time per payload")
     keys = sorted({k % 2**31 for k in ordering_keys})  # int4, the lock's second key
     args = (
-        [uuid.uuid4() for _ in payloads],
         [event_type(p).value for p in payloads],
         occurred,
         # JSON mode, as Event.of dumps it; straight to JSON text (pydantic-core, ~3 µs).

@@ -15,6 +15,7 @@ from catalog_service.epreuves.models import Epreuve
 from catalog_service.errors import Invalid
 from catalog_service.interactions.batcher import IngestBatcher
 from catalog_service.interactions.models import Interaction
+from catalog_service.interactions.service import RecordedInteraction as Recorded
 from catalog_service.outbox.models import OutboxEvent
 from shared.database import asyncpg_url
 from shared.enums import InteractionKind
@@ -118,7 +119,7 @@ async def test_a_nul_in_metadata_that_escaped_validation_fails_alone(
     refused = [n for n, r in enumerate(results) if isinstance(r, Invalid)]
     assert refused == sorted(poison)
     assert {r.details["sqlstate"][:2] for r in results if isinstance(r, Invalid)} == {"22"}
-    written = [r for r in results if isinstance(r, Interaction)]
+    written = [r for r in results if isinstance(r, Recorded)]
     assert len(written) == 16
     rows = (await session.scalars(select(Interaction.id).order_by(Interaction.id))).all()
     assert [r.id for r in written] == list(rows)  # stored in submission order
@@ -213,7 +214,7 @@ async def test_a_cancelled_request_leaves_the_others_writes_intact(
     first, cancelled, last = await asyncio.gather(*tasks, return_exceptions=True)
 
     assert isinstance(cancelled, asyncio.CancelledError)
-    assert isinstance(first, Interaction) and isinstance(last, Interaction)
+    assert isinstance(first, Recorded) and isinstance(last, Recorded)
     assert (batcher.transactions, batcher.items) == (1, 3)
     # The cancelled request was already in the batch: its write is kept, never half-done.
     rows = (await session.scalars(select(Interaction.id).order_by(Interaction.id))).all()

@@ -10,6 +10,7 @@ from catalog_service.epreuves.models import Epreuve
 from catalog_service.errors import NotFound, Unauthorized
 from catalog_service.interactions.batcher import IngestBatcher
 from catalog_service.interactions.models import Interaction
+from catalog_service.interactions.service import RecordedInteraction as Recorded
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.relay import OutboxRelay
 from catalog_service.users.models import User
@@ -136,7 +137,7 @@ async def test_rejected_items_fail_alone_and_the_rest_of_the_batch_commits(
         return_exceptions=True,
     )
     assert batcher.transactions == 1
-    assert [type(r) for r in results] == [Interaction, NotFound, Unauthorized, Interaction]
+    assert [type(r) for r in results] == [Recorded, NotFound, Unauthorized, Recorded]
     assert [r.status_code for r in results[1:3]] == [404, 401]
     stored = await session.scalars(select(Interaction.id).order_by(Interaction.id))
     assert list(stored) == [results[0].id, results[3].id]
