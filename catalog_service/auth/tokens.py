@@ -79,12 +79,8 @@ class TokenSigner:
                 token,
                 self.secret,
                 algorithms=[self.algorithm],
-                options={
-                    "require_exp": True,
-                    "require_iat": True,
-                    "require_sub": True,
-                    "require_jti": True,
-                },
+                # `ver` and `jti` are required below (a missing one is a KeyError).
+                options={"require_exp": True, "require_iat": True, "require_sub": True},
             )
         except JOSEError as exc:
             expired = type(exc).__name__ == "ExpiredSignatureError"
