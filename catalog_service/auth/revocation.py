@@ -49,6 +49,8 @@ async def redeem_refresh(*, session: AsyncSession, claims: TokenClaims) -> User:
     client and the thief both hold it, and only one may go on. Two concurrent redemptions of
     one token serialise on its row: the second sees the first's and is refused.
     """
+    if claims.token_id is None:  # not a refresh token's claims (verify requires a jti there)
+        raise Unauthorized("Invalid token", code="invalid_token")
     user = check_current(await session.get(User, claims.user_id), claims)
     redeemed = await session.scalar(
         insert(UsedRefreshToken)

@@ -6,10 +6,11 @@ cannot be used as an access token (nor the reverse), and `alg: none` or an algor
 (HS512, RS256 with the secret as "public key") is refused.
 
 Every token also carries `ver`, its user's token version when it was issued (revocation: a
-token whose `ver` is not the user's current one is refused, see auth.revocation), and `jti`, a
-unique id (a refresh token is redeemed once, by its `jti`). A counter rather than a time: `iat`
-is whole seconds, so "issued before the password change" cannot be told by the clock when both
-happen within the same second.
+token whose `ver` is not the user's current one is refused, see auth.revocation), and a refresh
+token a `jti`, a unique id (it is redeemed once, by that id; access tokens need none, and stay
+short: they are checked on every request). A counter rather than a time: `iat` is whole
+seconds, so "issued before the password change" cannot be told by the clock when both happen
+within the same second.
 """
 
 import uuid
@@ -35,7 +36,7 @@ class TokenClaims:
 
     user_id: int
     version: int  # the user's token version at issue
-    token_id: uuid.UUID  # jti
+    token_id: uuid.UUID | None  # jti: refresh tokens only
     expires_at: datetime
 
 
@@ -60,10 +61,11 @@ class TokenSigner:
             "sub": str(user_id),
             "type": token_type.value,
             "ver": version,
-            "jti": uuid.uuid4().hex,
             "iat": int(issued.timestamp()),
             "exp": int((issued + ttl).timestamp()),
         }
+        if token_type is TokenType.REFRESH:
+            claims["jti"] = uuid.uuid4().hex
         return str(jwt.encode(claims, self.secret, algorithm=self.algorithm))
 
     def verify(self, token: str, expected: TokenType) -> TokenClaims:
@@ -79,7 +81,7 @@ class TokenSigner:
                 token,
                 self.secret,
                 algorithms=[self.algorithm],
-                # `ver` and `jti` are required below (a missing one is a KeyError).
+                # `ver` (and a refresh token's `jti`) are required below: KeyError.
                 options={"require_exp": True, "require_iat": True, "require_sub": True},
             )
         except JOSEError as exc:
@@ -93,7 +95,7 @@ class TokenSigner:
         try:
             user_id = int(claims["sub"])
             version = claims["ver"]
-            token_id = uuid.UUID(hex=claims["jti"])
+            token_id = uuid.UUID(hex=claims["jti"]) if expected is TokenType.REFRESH else None
             expires_at = datetime.fromtimestamp(claims["exp"], UTC)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise _invalid() from exc

@@ -68,10 +68,18 @@ def test_token_whose_version_is_not_a_small_int_is_refused(version: object) -> N
     assert _refused(jwt.encode(claims, JWT_SECRET, algorithm="HS256")).code == "invalid_token"
 
 
-@pytest.mark.parametrize("token_id", ["not-a-uuid", 12, ""])
-def test_token_whose_id_is_not_a_uuid_is_refused(token_id: object) -> None:
-    claims = {**_claims(), "jti": token_id}
-    assert _refused(jwt.encode(claims, JWT_SECRET, algorithm="HS256")).code == "invalid_token"
+@pytest.mark.parametrize("token_id", ["not-a-uuid", 12, "", None])
+def test_refresh_token_whose_id_is_not_a_uuid_is_refused(token_id: object) -> None:
+    claims = {**_claims(type="refresh"), "jti": token_id}
+    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    assert _refused(token, TokenType.REFRESH).code == "invalid_token"
+
+
+def test_access_tokens_carry_no_id_and_refresh_tokens_do() -> None:
+    access = jwt.get_unverified_claims(SIGNER.issue(5, TokenType.ACCESS, version=0))
+    refresh = jwt.get_unverified_claims(SIGNER.issue(5, TokenType.REFRESH, version=0))
+    assert "jti" not in access
+    assert uuid.UUID(hex=refresh["jti"])
 
 
 def test_expired_token_is_refused_as_expired() -> None:
@@ -126,7 +134,7 @@ def test_access_token_is_refused_where_refresh_is_expected() -> None:
     assert _refused(token, TokenType.REFRESH).code == "invalid_token"
 
 
-@pytest.mark.parametrize("missing", ["exp", "iat", "sub", "type", "ver", "jti"])
+@pytest.mark.parametrize("missing", ["exp", "iat", "sub", "type", "ver"])
 def test_token_without_required_claim_is_refused(missing: str) -> None:
     claims = _claims()
     del claims[missing]
