@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 
+from catalog_service.auth.revocation import check_current
 from catalog_service.auth.tokens import TokenType
 from catalog_service.dependencies import SessionDep, SignerDep
 from catalog_service.errors import Forbidden, Unauthorized
@@ -20,11 +21,8 @@ async def get_current_user(
 ) -> User:
     if not token:
         raise Unauthorized()
-    user_id = signer.verify(token, TokenType.ACCESS)
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("User is unknown or deactivated", code="inactive_user")
-    return user
+    claims = signer.verify(token, TokenType.ACCESS)
+    return check_current(await session.get(User, claims.user_id), claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
