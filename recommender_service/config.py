@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.enums import RecommenderModel
 from shared.events import CONSUMER_GROUP, DEFAULT_STREAM
 
 
@@ -50,7 +51,8 @@ class Settings(BaseSettings):
     bootstrap_timeout_seconds: float = Field(default=60.0, ge=0)
 
     # Model and training.
-    recommender_model: str = "neumf"
+    recommender_model: RecommenderModel = RecommenderModel.NEUMF  # auto: the best on validation
+    train_budget_seconds: float | None = Field(default=None, gt=0)  # auto: no candidate after
     # Unset: the ML package's defaults (DESIGN §4).
     train_epochs: int | None = Field(default=None, ge=1)
     train_batch_size: int | None = Field(default=None, ge=1)

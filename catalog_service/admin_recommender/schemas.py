@@ -7,9 +7,11 @@ through unchanged (`extra="allow"`), so a new recommender field needs no catalog
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.enums import RecommenderModel
 
 
 class _Relayed(BaseModel):
@@ -51,7 +53,7 @@ class TrainRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]}
     )
 
-    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
+    model: RecommenderModel | None = None
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None

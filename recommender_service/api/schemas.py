@@ -7,6 +7,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.enums import RecommenderModel
+
 T = TypeVar("T")
 
 
@@ -149,7 +151,9 @@ class TrainRequest(BaseModel):
         json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]},
     )
 
-    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
+    model: RecommenderModel | None = Field(
+        default=None, description="A family, or auto: the best on a validation split"
+    )
     epochs: int | None = Field(default=None, ge=1, le=500)
     batch_size: int | None = Field(default=None, ge=8, le=65536)
     lr: float | None = Field(default=None, gt=0, le=1)

@@ -40,6 +40,7 @@ def build_and_train(
     progress: Progress | None = None,
     epochs: int | None = None,
     lrs: list[float] | None = None,
+    deadline: float | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     sampler = NegativeSampler(data.users, data.items, data.n_items, config.seed)
     torch.manual_seed(config.seed)  # the initial weights are part of the run's determinism
@@ -49,7 +50,7 @@ def build_and_train(
         towers: list[nn.Module] = []
         for name in ("gmf", "mlp"):
             tower_config = replace(config, model=name, epochs=config.pretrain_epochs)
-            tower, _ = build_and_train(tower_config, data, validate=validate)
+            tower, _ = build_and_train(tower_config, data, validate=validate, deadline=deadline)
             towers.append(tower)
         gmf, mlp = towers
         assert isinstance(gmf, GMF) and isinstance(mlp, MLP)
@@ -66,5 +67,6 @@ def build_and_train(
         progress=progress,
         epochs=epochs,
         lrs=lrs,
+        deadline=deadline,
     )
     return module, result

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,10 +27,22 @@ Progress = Callable[[dict], None]
 
 @dataclass
 class TrainResult:
+    """A run's per-epoch rows, the epochs (or iterations) of the state kept, and what a search
+    settled on: `tuned` hyper-parameters, and for a blend each component's own result."""
+
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_score: float = float("-inf")
     seconds: float = 0.0
+    tuned: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, TrainResult] = field(default_factory=dict)
+
+
+def tagged(progress: Progress | None, stage: str) -> Progress | None:
+    """`progress` that marks each row with `stage` unless the row has one (the inner wins)."""
+    if progress is None:
+        return None
+    return lambda row: progress({"stage": stage, **row})
 
 
 @contextmanager
@@ -99,11 +112,13 @@ def train(
     progress: Progress | None = None,
     epochs: int | None = None,
     lrs: list[float] | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train in place; with `validate`, stop early and leave the model at its best epoch.
 
     `validate(model)` returns metrics; the selection score is its f"ndcg@{k}". `lrs` replays a
-    per-epoch learning rate (a refit follows the schedule its selection run found).
+    per-epoch learning rate (a refit follows the schedule its selection run found). No epoch
+    starts after `deadline` (a `time.perf_counter()` value): a time budget, not a quality rule.
     """
     with torch_settings(config):
         torch.manual_seed(config.seed)
@@ -172,6 +187,8 @@ def train(
             if progress is not None:
                 progress(row)
             if validate is not None and stale >= config.patience:
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
                 break
         if validate is not None:
             model.load_state_dict(best_state)

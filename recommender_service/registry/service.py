@@ -71,9 +71,12 @@ async def complete_version(
     train_seconds: float,
     data_snapshot_at: datetime,
     hyperparameters: dict[str, Any] | None = None,
+    algorithm: str | None = None,
 ) -> ModelVersion:
     version = await get_version(session=session, version_id=version_id)
     version.status = VersionStatus.READY.value
+    if algorithm is not None:  # what `auto` chose
+        version.algorithm = algorithm
     if hyperparameters is not None:  # the values the run settled on (e.g. its batch size)
         version.hyperparameters = hyperparameters
     version.metrics = metrics

@@ -73,6 +73,7 @@ def train_config(settings: Settings, options: TrainOptions) -> Any:
         "threads": settings.torch_threads,
         "holdout_metrics": settings.train_holdout_metrics,
         "refit_full": settings.train_refit_full,
+        "budget_seconds": settings.train_budget_seconds,
     }
     return TrainConfig(**{k: v for k, v in chosen.items() if v is not None})
 
@@ -218,6 +219,7 @@ async def _execute(
             train_seconds=float(getattr(model, "train_seconds", time.monotonic() - started)),
             data_snapshot_at=snapshot_at,
             hyperparameters=_jsonable(model.config.to_dict()),
+            algorithm=model.algorithm,  # with auto: the family it chose
         )
         current = await registry.get_active(session=session)
         activated = registry.is_better(metrics, current.metrics if current else None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender_service.ml import evaluate_cli
+from recommender_service.offline import evaluate_cli
 from tests.recommender.synthetic import generate
 
 REQUIRED = {
