@@ -89,7 +89,7 @@ class _Solver:
         b = p / (-p.diagonal())
         b.fill_diagonal_(0.0)
         module = EASE(self.n_users, g.shape[0])
-        module.weights = b.float()
+        module.weights = b.float().contiguous()  # as a loaded artefact has it: same sums
         module.seen_indptr = torch.from_numpy(self.x.indptr.astype(np.int64))
         module.seen_indices = torch.from_numpy(self.x.indices.astype(np.int64))
         return module.eval()
