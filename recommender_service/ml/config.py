@@ -41,6 +41,7 @@ class TrainConfig:
     confidence_weighting: bool = True  # weight positives by log-compressed confidence
     pretrain: bool = False  # NeuMF only: pre-train GMF and MLP, then fuse (He et al. §3.4.1)
     pretrain_epochs: int = 20
+    gmf_init: str = "bce"  # NeuMF's GMF tower: trained alone ("bce") or from iALS ("ials")
     holdout_metrics: bool = True  # also train on the 72/8/20 split for RMSE/precision/recall
     ease_l2: float | None = None  # EASE^R's λ on the item-item weights
     ials_factors: int = 128

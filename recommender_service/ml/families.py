@@ -22,7 +22,7 @@ from .evaluation import sigmoid
 from .ials import IALS, train_ials
 from .models import MODEL_NAMES
 from .pretrain import build_and_train, new_model
-from .trainer import Progress, TrainResult, Validate, tagged
+from .trainer import Fitted, Progress, TrainResult, Validate, tagged
 
 NEURAL = MODEL_NAMES
 # Cheapest first (seconds per fit on ML-1M: EASE ~4 per λ, iALS ~8 per trial, MF/GMF ~20 an
@@ -67,8 +67,10 @@ def train_family(
     epochs: int | None = None,
     lrs: list[float] | None = None,
     deadline: float | None = None,
+    warm: dict[str, Fitted] | None = None,
 ) -> tuple[nn.Module, TrainResult]:
-    """Train `config.model` on `data`; `validate` early-stops and searches what is left None."""
+    """Train `config.model` on `data`; `validate` early-stops and searches what is left None;
+    `warm` offers models already fitted on `data` to start from (NeuMF's GMF tower)."""
     if config.model == "ease":
         return train_ease(config, data, validate=validate, progress=progress, deadline=deadline)
     if config.model == "ials":
@@ -88,7 +90,7 @@ def train_family(
     if config.model in NEURAL:
         return build_and_train(
             config, data, validate=validate, progress=progress, epochs=epochs, lrs=lrs,
-            deadline=deadline,
+            deadline=deadline, warm=warm,
         )  # fmt: skip
     raise ValueError(f"unknown model {config.model!r}; expected one of {FAMILIES}")
 

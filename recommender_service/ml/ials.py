@@ -94,7 +94,7 @@ def _fit_one(
             stale += 1
         if validate is not None and stale >= config.patience:
             break
-        if deadline is not None and time.perf_counter() >= deadline:
+        if deadline is not None and time.perf_counter() + row["seconds"] > deadline:
             break
     assert best_factors is not None
     module.load_factors(*best_factors)

@@ -37,25 +37,31 @@ def log_search(
 ) -> SearchResult[T]:
     """From `start`, move one parameter at a time by ×`factor` or ÷`factor` while the score
     strictly improves, then again with √`factor` (`refinements` times). No point is fitted
-    twice; no fit starts once `max_trials` fits are done or `deadline` (perf_counter) is past."""
+    twice; no fit starts once `max_trials` fits are done, nor one that would end after `deadline`
+    (a perf_counter value) if it lasted as long as the one before."""
     names = sorted(start)
     scores: dict[tuple[float, ...], float] = {}
 
     def key(point: Point) -> tuple[float, ...]:
         return tuple(round(math.log(point[n]), 6) for n in names)
 
+    tick = time.perf_counter()
     first_score, first_payload = fit(dict(start))
+    last_seconds = time.perf_counter() - tick
     scores[key(start)] = first_score
     result = SearchResult(dict(start), first_score, first_payload, [(dict(start), first_score)])
 
     def try_point(point: Point) -> bool:
         """Fits `point` unless seen or out of budget; True when it became the best."""
+        nonlocal last_seconds
         if key(point) in scores:
             return False
-        out_of_time = deadline is not None and time.perf_counter() >= deadline
+        out_of_time = deadline is not None and time.perf_counter() + last_seconds > deadline
         if len(scores) >= max_trials or out_of_time:
             return False
+        tick = time.perf_counter()
         score, payload = fit(point)
+        last_seconds = time.perf_counter() - tick
         scores[key(point)] = score
         result.trials.append((point, score))
         if score > result.score:

@@ -79,8 +79,9 @@ def select(
             continue
         tick = time.perf_counter()
         family = replace(config, model=name)
+        warm = {c.name: (c.module, c.result) for c in selection.candidates}
         module, result = train_family(
-            family, train, validate=validate, deadline=deadline,
+            family, train, validate=validate, deadline=deadline, warm=warm,
             progress=tagged(progress, f"select:{name}" if auto else "select"),
         )  # fmt: skip
         tuned = replace(family, **result.tuned)

@@ -38,6 +38,9 @@ class TrainResult:
     parts: dict[str, TrainResult] = field(default_factory=dict)
 
 
+Fitted = tuple[nn.Module, TrainResult]  # a trained module and how it was trained
+
+
 def tagged(progress: Progress | None, stage: str) -> Progress | None:
     """`progress` that marks each row with `stage` unless the row has one (the inner wins)."""
     if progress is None:
@@ -118,7 +121,8 @@ def train(
 
     `validate(model)` returns metrics; the selection score is its f"ndcg@{k}". `lrs` replays a
     per-epoch learning rate (a refit follows the schedule its selection run found). No epoch
-    starts after `deadline` (a `time.perf_counter()` value): a time budget, not a quality rule.
+    starts that would end after `deadline` (a `time.perf_counter()` value) if it lasted as
+    long as the one before: a time budget, not a quality rule.
     """
     with torch_settings(config):
         torch.manual_seed(config.seed)
@@ -188,8 +192,8 @@ def train(
                 progress(row)
             if validate is not None and stale >= config.patience:
                 break
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
+            if deadline is not None and time.perf_counter() + row["seconds"] > deadline:
+                break  # the next epoch, as long as this one, would end past the budget
         if validate is not None:
             model.load_state_dict(best_state)
         model.eval()

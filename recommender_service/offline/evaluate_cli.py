@@ -51,6 +51,7 @@ EPOCHS = 20
 PATIENCE = 3
 PRETRAIN = True
 PRETRAIN_EPOCHS = 8
+GMF_INIT = "bce"
 L2 = 1e-3
 BUDGET_SECONDS = 540.0
 
@@ -78,6 +79,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="NeuMF: pre-train GMF and MLP first (ignored by other models)",
     )
     p.add_argument("--pretrain-epochs", type=int, default=PRETRAIN_EPOCHS)
+    p.add_argument(
+        "--gmf-init",
+        choices=("bce", "ials"),
+        default=GMF_INIT,
+        help="NeuMF's GMF tower: trained alone (bce) or taken from iALS's factors",
+    )
     p.add_argument("--ease-l2", type=float, default=None, help="EASE λ (default: searched)")
     p.add_argument("--ials-factors", type=int, default=d.ials_factors)
     p.add_argument("--ials-regularization", type=float, default=None, help="default: searched")
@@ -113,6 +120,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         "patience": args.patience,
         "pretrain": args.pretrain,  # read by NeuMF only
         "pretrain_epochs": args.pretrain_epochs,
+        "gmf_init": args.gmf_init,
         "ease_l2": args.ease_l2,
         "ials_factors": args.ials_factors,
         "ials_regularization": args.ials_regularization,
