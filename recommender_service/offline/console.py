@@ -11,8 +11,8 @@ from tqdm import tqdm
 class StageBar:
     """One tqdm bar that restarts at each stage (`select:ease`, `select:neumf`, `refit` …)."""
 
-    def __init__(self, *, disable: bool = False) -> None:
-        self.bar = tqdm(total=None, unit="step", disable=disable)
+    def __init__(self, *, disable: bool = False, file: Any = None) -> None:
+        self.bar = tqdm(total=None, unit="step", disable=disable, file=file)
         self.stage: str | None = None
 
     def __call__(self, row: dict[str, Any]) -> None:
@@ -20,7 +20,8 @@ class StageBar:
         if stage != self.stage:
             self.stage = stage
             total = row.get("epochs")
-            self.bar.reset(total=total if isinstance(total, int) else None)
+            self.bar.reset()
+            self.bar.total = total if isinstance(total, int) else None  # reset(None) keeps it
             self.bar.set_description(stage)
         shown = {k: row.get(k) for k in ("loss", "val_hr@10", "val_ndcg@10")}
         self.bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items() if isinstance(v, float)})

@@ -44,14 +44,14 @@ from .plots import plot_candidates, plot_training
 
 BASELINES = ("pop", "itemknn")
 # The command's own defaults where they differ from the service's `TrainConfig`: the recipe
-# that gave our best ML-1M figure within the 10-minute budget (docs/BENCHMARKS.md): NeuMF from
-# pre-trained GMF and MLP towers (8 epochs each), L2 on the embedding rows of each batch,
-# stopped after 3 epochs without a gain; `auto` stops starting candidates after 9 minutes.
+# that gave our best ML-1M figures (docs/BENCHMARKS.md): NeuMF from a GMF tower taken from
+# iALS and an MLP tower pre-trained 8 epochs, L2 on the embedding rows of each batch, stopped
+# after 3 epochs without a gain; `auto` starts nothing that would end after 9 minutes.
 EPOCHS = 20
 PATIENCE = 3
 PRETRAIN = True
 PRETRAIN_EPOCHS = 8
-GMF_INIT = "bce"
+GMF_INIT = "ials"
 L2 = 1e-3
 BUDGET_SECONDS = 540.0
 

@@ -40,27 +40,40 @@ def plot_training(history: list[dict], path: Path, *, title: str = "") -> None:
 
 
 def plot_candidates(candidates: dict[str, dict[str, Any]], path: Path, *, title: str = "") -> None:
-    """Validation and test HR@10 / NDCG@10 of every candidate side by side, the chosen starred."""
+    """Validation and test HR@10 / NDCG@10 of every candidate side by side, the chosen starred.
+
+    A figure is a value (one run) or a (mean, std) pair over seeds, drawn with its spread."""
     names = [n for n, row in candidates.items() if "skipped" not in row]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     width = 0.38
     for ax, metric in zip(axes, ("hr@10", "ndcg@10"), strict=True):
-        xs = range(len(names))
-        val = [candidates[n][f"val_{metric}"] for n in names]
-        test = [candidates[n][metric] for n in names]
-        ax.bar([x - width / 2 for x in xs], val, width, label="validation", color="tab:blue")
-        ax.bar([x + width / 2 for x in xs], test, width, label="test", color="tab:orange")
-        for x, value in zip(xs, test, strict=True):
-            ax.annotate(f"{value:.3f}", (x + width / 2, value), ha="center", va="bottom", size=7)
+        xs = list(range(len(names)))
+        top, low = 0.0, 1.0
+        for shift, key, colour, label in (
+            (-width / 2, f"val_{metric}", "tab:blue", "validation"),
+            (width / 2, metric, "tab:orange", "test"),
+        ):
+            means, spreads = zip(*(_mean_std(candidates[n][key]) for n in names), strict=True)
+            bars = [x + shift for x in xs]
+            ax.bar(bars, means, width, yerr=spreads, capsize=3, label=label, color=colour)
+            top, low = max(top, *means), min(low, *means)
+            if key == metric:
+                for x, m in zip(bars, means, strict=True):
+                    ax.annotate(f"{m:.3f}", (x, m), ha="center", va="bottom", size=7)
         labels = [f"{n} *" if candidates[n].get("chosen") else n for n in names]
-        ax.set_xticks(list(xs), labels)
-        low = min(min(val), min(test))
-        ax.set_ylim(max(0.0, low - 0.05), max(max(val), max(test)) + 0.03)
+        ax.set_xticks(xs, labels)
+        ax.set_ylim(max(0.0, low - 0.05), top + 0.06)  # room for the legend above the bars
         ax.set_ylabel(metric.upper())
         ax.grid(alpha=0.3, axis="y")
-    axes[0].legend(loc="lower left")
+    axes[0].legend(loc="upper left", ncol=2, fontsize=8)
     fig.suptitle(f"{title} (* chosen on validation)" if title else "* chosen on validation")
     _save(fig, path)
+
+
+def _mean_std(figure: float | tuple[float, float] | list[float]) -> tuple[float, float]:
+    if isinstance(figure, tuple | list):
+        return float(figure[0]), float(figure[1])
+    return float(figure), 0.0
 
 
 def _save(fig: Any, path: Path) -> None:
