@@ -18,13 +18,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import redis.asyncio as aioredis
 
 from recommender_service.config import Settings, get_settings
 from shared.database import make_engine, make_sessionmaker
-from shared.enums import RecommenderModel
+from shared.training import ModelName
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model version now")
     train.add_argument(
         "--model",
-        choices=[m.value for m in RecommenderModel],
+        choices=get_args(ModelName),
         default=None,
         help="a family, or auto: the best on a validation split (default: RECOMMENDER_MODEL)",
     )
@@ -116,6 +116,7 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
     from recommender_service.errors import NotEnoughData, TrainingInProgress
     from recommender_service.registry import service as registry
     from recommender_service.training import jobs
+    from recommender_service.training.lease import reap
 
     engine = make_engine(settings.database_url, pool_size=2)
     redis = aioredis.from_url(settings.redis_url, decode_responses=True)
@@ -139,6 +140,11 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
         )  # fmt: skip
         # The CLI owns the machine: every core for torch.
         settings = settings.model_copy(update={"torch_threads": _cores()})
+        # A run whose owner died would hold the lock until its lease expires.
+        for version_id in await reap(
+            sessionmaker=sessionmaker, redis=redis, ttl_ms=settings.training_lock_ttl_ms
+        ):
+            print(f"version {version_id}: its run was abandoned; marked failed")
         try:
             run = await jobs.start(
                 sessionmaker=sessionmaker, redis=redis, settings=settings, options=options,
@@ -175,7 +181,7 @@ def _cores() -> int:
 def _report(outcome: Any, plot: Path) -> None:
     from recommender_service.offline.console import candidates_table
     from recommender_service.offline.plots import plot_training
-    from recommender_service.registry.status import split_metrics
+    from shared.model_metrics import split_metrics
 
     metrics, popularity = split_metrics(outcome.metrics)
     print(f"version {outcome.version_id}: trained in {outcome.train_seconds:.1f}s")
@@ -187,7 +193,7 @@ def _report(outcome: Any, plot: Path) -> None:
             print(f"  {name:>14} {value:.4f}{beside}")
     if isinstance(metrics.get("candidates"), dict):
         print(candidates_table(metrics["candidates"]))
-    print("activated" if outcome.activated else "kept the active version (it is better)")
+    print(f"{outcome.decision.label}: {outcome.decision.reason}")
     with contextlib.suppress(Exception):
         plot.parent.mkdir(parents=True, exist_ok=True)
         plot_training(outcome.history, plot, title=f"version {outcome.version_id}")

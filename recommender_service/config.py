@@ -10,13 +10,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.enums import RecommenderModel
 from shared.events import CONSUMER_GROUP, DEFAULT_STREAM
-
-
-def _default_consumer_name() -> str:
-    # One consumer name per replica (DESIGN §3): unique per host and process.
-    return f"{socket.gethostname()}-{os.getpid()}"
+from shared.training import ModelName
 
 
 def _default_torch_threads() -> int:
@@ -40,18 +35,26 @@ class Settings(BaseSettings):
     # Consumer (DESIGN §3).
     events_stream: str = DEFAULT_STREAM
     consumer_group: str = CONSUMER_GROUP
-    consumer_name: str = Field(default_factory=_default_consumer_name)
+    # One consumer name per replica (DESIGN §3), stable across its restarts so that a restarted
+    # replica re-reads its own pending entries at once: the host name and REPLICA_ID.
+    replica_id: str = Field(default="1", min_length=1, max_length=64)
+    consumer_name: str = Field(
+        default_factory=lambda data: f"{socket.gethostname()}-{data['replica_id']}",
+        min_length=1,
+    )
     consumer_enabled: bool = True
     consumer_batch: int = Field(default=100, ge=1)
     consumer_block_ms: int = Field(default=2000, ge=1)
     max_deliveries: int = Field(default=5, ge=1)
     claim_idle_ms: int = Field(default=60_000, ge=1)
+    # Consumers of the group idle this long with nothing pending are removed (dead replicas).
+    consumer_idle_delete_ms: int = Field(default=3_600_000, ge=1000)
     bootstrap_enabled: bool = True
     bootstrap_page_size: int = Field(default=1000, ge=1, le=10_000)
     bootstrap_timeout_seconds: float = Field(default=60.0, ge=0)
 
     # Model and training.
-    recommender_model: RecommenderModel = RecommenderModel.NEUMF  # auto: the best on validation
+    recommender_model: ModelName = "neumf"  # auto: the best candidate on validation
     train_budget_seconds: float | None = Field(default=None, gt=0)  # auto: no candidate after
     # Unset: the ML package's defaults (DESIGN §4).
     train_epochs: int | None = Field(default=None, ge=1)
@@ -61,11 +64,18 @@ class Settings(BaseSettings):
     train_holdout_metrics: bool = True
     train_refit_full: bool = True
     torch_threads: int = Field(default_factory=_default_torch_threads, ge=1)
+    # The run's lease: the Redis lock and the registry heartbeat, renewed every third of it.
     training_lock_ttl_ms: int = Field(default=60_000, ge=1000)
     auto_retrain_enabled: bool = True
     retrain_min_new_interactions: int = Field(default=500, ge=1)
     retrain_max_age_hours: float = Field(default=24.0, gt=0)
     retrain_check_seconds: float = Field(default=60.0, gt=0)
+    retrain_min_interval_seconds: float = Field(default=600.0, ge=0)
+    retrain_backoff_seconds: float = Field(default=60.0, gt=0)
+    retrain_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # A new version is kept (not activated) when its NDCG@10 on the held-out data it shares
+    # with the active version is below the active's by more than this (training/activation).
+    activation_tolerance: float = Field(default=0.02, ge=0, le=1)
     min_training_interactions: int = Field(default=20, ge=1)
 
     # Serving.

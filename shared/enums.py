@@ -37,16 +37,3 @@ class Role(StrEnum):
     STUDENT = "student"
     TEACHER = "teacher"
     ADMIN = "admin"
-
-
-class RecommenderModel(StrEnum):
-    """What `train`/`evaluate --model`, `RECOMMENDER_MODEL` and a train request may name: a
-    model family, or `auto` (the best candidate on a validation split, never the test items)."""
-
-    NEUMF = "neumf"
-    GMF = "gmf"
-    MLP = "mlp"
-    MF = "mf"
-    EASE = "ease"
-    IALS = "ials"
-    AUTO = "auto"

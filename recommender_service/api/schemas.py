@@ -7,8 +7,6 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.enums import RecommenderModel
-
 T = TypeVar("T")
 
 
@@ -116,6 +114,25 @@ class ModelVersionRead(BaseModel):
     train_seconds: float | None
     metrics: dict[str, Any]
     error: str | None
+    data_snapshot_at: datetime | None = Field(
+        default=None, description="Interactions stored up to this time were its training data"
+    )
+    decision: Literal["activated", "kept"] | None = Field(
+        default=None, description="Whether this version replaced the active one when it finished"
+    )
+    decision_reason: str | None = Field(
+        default=None,
+        examples=["not clearly worse than version 3: ndcg@10 0.4120 vs 0.1033 on the 40 held-out "
+                  "interactions newer than its data"],
+    )  # fmt: skip
+    decision_scores: dict[str, Any] | None = Field(
+        default=None,
+        description="The candidate's and the active version's HR@10 / NDCG@10 on their common "
+        "held-out rows (`candidate`, `active`, `popularity`, `rows`), and on the candidate's "
+        "whole test split (`test_split`)",
+    )
+    owner: str | None = Field(default=None, description="host:pid of the process training it")
+    heartbeat_at: datetime | None = Field(default=None, description="Its run's last heartbeat")
 
 
 class ActiveModelStatus(BaseModel):
@@ -142,23 +159,11 @@ class ActiveModelStatus(BaseModel):
     served_version: int | None = Field(description="Version loaded by this replica")
     training_in_progress: bool
     current_run: ModelVersionRead | None
+    latest_trained: ModelVersionRead | None = Field(
+        default=None,
+        description="The newest trained version, with its activation decision (it may be kept)",
+    )
     history: list[EpochLog] = Field(default_factory=list, description="Active version's epochs")
-
-
-class TrainRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]},
-    )
-
-    model: RecommenderModel | None = Field(
-        default=None, description="A family, or auto: the best on a validation split"
-    )
-    epochs: int | None = Field(default=None, ge=1, le=500)
-    batch_size: int | None = Field(default=None, ge=8, le=65536)
-    lr: float | None = Field(default=None, gt=0, le=1)
-    embedding_dim: int | None = Field(default=None, ge=2, le=512)
-    seed: int | None = None
 
 
 class TrainAccepted(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -11,18 +11,18 @@ from recommender_service.api.schemas import Recommendations, SimilarItems
 from recommender_service.serving import service
 from recommender_service.serving.items import ItemFilters
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.http_errors import error_responses
+from shared.text import Line
 
 router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=100, description="How many items (1 to 100)")]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or wrong X-Service-Key"}}
 
 
 @router.get(
     "/users/{user_id}/recommendations",
     response_model=Recommendations,
-    responses={**_ERRORS, 422: {"description": "Invalid parameter"}},
     summary="Personalised top-K épreuves for a user",
 )
 async def recommendations(
@@ -34,7 +34,7 @@ async def recommendations(
     niveau: Niveau | None = None,
     filiere: Filiere | None = None,
     type: EpreuveType | None = None,
-    matiere: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    matiere: Annotated[Annotated[str, Line(128)] | None, Query()] = None,
 ) -> Recommendations:
     """Unknown users get popularity within their niveau/filière; users the model has not seen
     but who interacted since get items similar to those; `fallback` says which path answered."""
@@ -58,7 +58,7 @@ async def recommendations(
 @router.get(
     "/items/{item_id}/similar",
     response_model=SimilarItems,
-    responses={**_ERRORS, 404: {"description": "Unknown item"}, 422: {"description": "Invalid"}},
+    responses=error_responses(404),
     summary="Épreuves similar to an épreuve",
 )
 async def similar(item_id: Id, session: SessionDep, serving: ServingDep, k: K = 10) -> SimilarItems:

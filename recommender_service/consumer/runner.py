@@ -50,6 +50,7 @@ def make_consumer(
         block_ms=settings.consumer_block_ms,
         batch=settings.consumer_batch,
         on_change=on_change,
+        idle_delete_ms=settings.consumer_idle_delete_ms,
     )
 
 
@@ -162,8 +163,11 @@ async def sync_once(
 ) -> int:
     """Bootstrap when needed, then consume until the group has nothing unread or pending (other
     replicas may be applying entries too), or `timeout_seconds` pass; returns entries applied
-    here."""
-    consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker)
+    here. Its consumer name is the replica's with `:sync`, so that it never re-reads the entries
+    a serving process of the same replica has in flight."""
+    consumer = make_consumer(
+        settings, redis=redis, sessionmaker=sessionmaker, name=f"{settings.consumer_name}:sync"
+    )
     if await position_group(
         consumer, settings, sessionmaker=sessionmaker,
         wait_seconds=settings.bootstrap_timeout_seconds, catalog=catalog,

@@ -4,10 +4,18 @@ A read batch is applied in one transaction (bulk statements, see `readmodel.bulk
 acknowledged with one XACK only after the commit, so a crash between the two redelivers it (and
 idempotency makes the replay harmless). If the batch fails, its entries are retried one by one,
 each in its own transaction, so that one bad entry fails alone and the others go through.
-Entries left pending longer than `claim_idle_ms` (a crashed replica's, or one that failed here)
-are taken over with XAUTOCLAIM, which counts deliveries; after `max_deliveries` failed attempts
-an entry moves to the dead-letter stream `<stream>.dead`. Malformed entries go there at once:
-retrying cannot fix them.
+A consumer first re-reads its own pending entries (XREADGROUP from id 0: what this replica read
+before a crash or a kill and never acknowledged) at once, then reads new ones (`>`). Entries left
+pending longer than `claim_idle_ms` (a replica that is gone, or one that failed here) are taken
+over with XAUTOCLAIM. Both count deliveries; after `max_deliveries` failed attempts an entry
+moves to the dead-letter stream `<stream>.dead`. Malformed entries go there at once: retrying
+cannot fix them. Now and then the group's long-idle consumers are removed (`members`).
+
+PostgreSQL or Redis unreachable is not the entry's fault: it does not count towards the
+dead-letter limit. The consumer stops reading, waits until PostgreSQL answers again (backing
+off), then re-reads its own pending entries at once, so what it read during the outage is
+applied seconds after the recovery, not `claim_idle_ms` later, and each outage costs an entry
+one delivery, not one per retry.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,17 +32,26 @@ from typing import Any
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recommender_service.consumer.members import forget_idle_consumers
 from recommender_service.readmodel.bulk import Applied, apply_batch
 from recommender_service.readmodel.service import Change, apply_event
 from shared.events import Event, InvalidEvent
+from shared.http_errors import is_unavailable
 
 log = logging.getLogger(__name__)
 
 EVENTS = Counter("recommender_events_total", "Stream entries handled", ["outcome"])
 
 OnChange = Callable[[Change], Awaitable[None]]
+MEMBERS_CHECK_SECONDS = 60.0
+OUTAGE_BACKOFF = (0.5, 5.0)  # first and longest wait between database probes
+
+
+class DependencyDown(Exception):
+    """PostgreSQL (or Redis) could not be reached while applying entries: retry them all later."""
 
 
 @dataclass
@@ -59,6 +77,7 @@ class StreamConsumer:
         block_ms: int = 2000,
         batch: int = 100,
         on_change: OnChange | None = None,
+        idle_delete_ms: int = 3_600_000,
     ) -> None:
         self.redis = redis
         self.sessionmaker = sessionmaker
@@ -71,8 +90,11 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.batch = batch
         self.on_change = on_change
+        self.idle_delete_ms = idle_delete_ms
         self.stats = ConsumerStats()
         self._claim_cursor = "0-0"
+        self._own_pending_read = False
+        self._next_members_check = 0.0
 
     async def ensure_group(self, start_id: str = "0") -> bool:
         """Creates the group (and the stream) if missing; True when it was created here."""
@@ -85,8 +107,13 @@ class StreamConsumer:
         return True
 
     async def run_once(self, *, block: bool = True) -> int:
-        """Reclaims stale entries, then reads new ones; returns how many entries were handled."""
-        handled = await self._reclaim()
+        """Its own pending entries (first call), stale entries of others, then new ones; returns
+        how many entries were handled."""
+        handled = 0
+        if not self._own_pending_read:
+            handled += await self._read_own_pending()
+            self._own_pending_read = True
+        handled += await self._reclaim()
         response: Any = await self.redis.xreadgroup(
             self.group,
             self.name,
@@ -115,6 +142,12 @@ class StreamConsumer:
         while not stop.is_set():
             try:
                 await self.run_once()
+                if time.monotonic() >= self._next_members_check:
+                    self._next_members_check = time.monotonic() + MEMBERS_CHECK_SECONDS
+                    await forget_idle_consumers(
+                        self.redis, stream=self.stream, group=self.group, keep=self.name,
+                        idle_ms=self.idle_delete_ms,
+                    )  # fmt: skip
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     log.warning("consumer: redis error (%s); retrying", exc)
@@ -123,12 +156,35 @@ class StreamConsumer:
                 log.warning("consumer: group %s is gone; recreating it", self.group)
                 with contextlib.suppress(RedisError, OSError):
                     await self.ensure_group()
+            except DependencyDown as exc:
+                log.warning("consumer: %s; waiting for the database", exc.__cause__ or exc)
+                await self._wait_for_database(stop)
+                self._own_pending_read = False
             except (RedisError, OSError) as exc:
                 log.warning("consumer: redis unavailable (%s); retrying", exc)
                 await _sleep_or_stop(stop, 1.0)
+                self._own_pending_read = False  # entries read but not acknowledged
             except Exception:
                 log.exception("consumer: unexpected error; retrying")
                 await _sleep_or_stop(stop, 1.0)
+
+    async def _read_own_pending(self) -> int:
+        """Entries this consumer name read and never acknowledged (before a restart): XREADGROUP
+        from id 0 walks its own pending list, page by page."""
+        handled, cursor = 0, "0"
+        while True:
+            response: Any = await self.redis.xreadgroup(
+                self.group, self.name, {self.stream: cursor}, count=self.batch
+            )
+            entries = response[0][1] if response else []
+            if not entries:
+                if handled:
+                    log.info(
+                        "consumer %s: re-read %d pending entries of its own", self.name, handled
+                    )
+                return handled
+            cursor = entries[-1][0]
+            handled += await self._handle_live(entries)
 
     async def _reclaim(self) -> int:
         result: Any = await self.redis.xautoclaim(
@@ -140,13 +196,19 @@ class StreamConsumer:
             count=self.batch,
         )
         self._claim_cursor, entries = result[0], result[1]
+        claimed = await self._handle_live(entries)
+        self.stats.claimed += claimed
+        return claimed
+
+    async def _handle_live(self, entries: list[tuple[str, dict[str, str] | None]]) -> int:
+        """Handles pending entries read again; those trimmed away meanwhile (no fields left)
+        are acknowledged, as there is nothing left to apply."""
         live = []
         for entry_id, fields in entries:
-            if fields is None:  # trimmed away while pending: nothing left to apply
+            if not fields:
                 await self.redis.xack(self.stream, self.group, entry_id)
                 continue
             live.append((entry_id, fields))
-        self.stats.claimed += len(live)
         await self._handle_batch(live)
         return len(live)
 
@@ -170,6 +232,8 @@ class StreamConsumer:
             async with self.sessionmaker() as session, session.begin():
                 changes = await apply_batch(session, [applied for _, _, applied in valid])
         except Exception as exc:
+            if is_unavailable(exc):
+                raise DependencyDown("read model unreachable") from exc
             log.warning("consumer: batch of %d failed (%s); one by one", len(valid), exc)
             for entry_id, fields, _ in valid:
                 await self._handle(entry_id, fields)
@@ -196,6 +260,8 @@ class StreamConsumer:
             await self._dead_letter(entry_id, fields, f"invalid: {exc}")
             return
         except Exception as exc:
+            if is_unavailable(exc):
+                raise DependencyDown("read model unreachable") from exc
             self.stats.failed += 1
             EVENTS.labels("failed").inc()
             deliveries = await self._deliveries(entry_id)
@@ -208,6 +274,20 @@ class StreamConsumer:
         self.stats.last_entry_id = entry_id
         EVENTS.labels("applied").inc()
         await self._notify([change])
+
+    async def _wait_for_database(self, stop: asyncio.Event) -> None:
+        """Returns once PostgreSQL answers (or at `stop`), probing with a growing pause."""
+        pause, longest = OUTAGE_BACKOFF
+        while not stop.is_set():
+            await _sleep_or_stop(stop, pause)
+            try:
+                async with self.sessionmaker() as session:
+                    await session.execute(text("SELECT 1"))
+                return
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    return  # reachable, failing otherwise: the entries' own handling decides
+                pause = min(longest, pause * 2)
 
     async def _deliveries(self, entry_id: str) -> int:
         pending = await self.redis.xpending_range(

@@ -54,8 +54,8 @@ class TrainConfig:
     blend_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        # Plain strings (not `RecommenderModel` members): an artefact's `weights_only` load
-        # accepts built-in types only.
+        # Plain strings (not str subclasses such as an enum's members): an artefact's
+        # `weights_only` load accepts built-in types only.
         self.model = str(self.model)
         self.candidates = tuple(str(c) for c in self.candidates)
         self.components = tuple(str(c) for c in self.components)

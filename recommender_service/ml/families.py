@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import get_args
 
 import numpy as np
 from torch import nn
 
-from shared.enums import RecommenderModel
+from shared.training import ModelName
 
 from .blend import Blend
 from .config import TrainConfig
@@ -29,8 +30,8 @@ NEURAL = MODEL_NAMES
 # epoch, NeuMF ~35 an epoch; docs/BENCHMARKS.md).
 COST_ORDER = ("ease", "ials", "mf", "gmf", "mlp", "neumf")
 FAMILIES = (*COST_ORDER, "blend")
-NAMES = tuple(m.value for m in RecommenderModel)
-assert set(NAMES) == {*COST_ORDER, "auto"}, "shared.enums.RecommenderModel and FAMILIES differ"
+NAMES: tuple[str, ...] = get_args(ModelName)
+assert set(NAMES) == {*COST_ORDER, "auto"}, "shared.training.ModelName and COST_ORDER differ"
 
 
 def probabilities(model: str) -> Callable[[np.ndarray], np.ndarray]:

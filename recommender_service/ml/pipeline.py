@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from shared.model_metrics import POPULARITY_PREFIX
+
 from .artifact import TrainedModel
 from .config import TrainConfig
 from .data import (
@@ -40,12 +42,14 @@ from .evaluation import (
     popularity_score_fn,
 )
 from .families import probabilities, refit, train_family
+from .heldout import HeldOut
 from .selection import Selection, select, summary
 from .trainer import tagged
 
-__all__ = ["TrainConfig", "fit"]
+__all__ = ["HeldOut", "TrainConfig", "fit"]
 
 Progress = Callable[[dict], None]
+OnHeldOut = Callable[[HeldOut], None]
 MAX_VALIDATION_ROWS = 5000
 
 
@@ -55,14 +59,19 @@ def fit(
     *,
     progress: Progress | None = None,
     item_pool: np.ndarray | None = None,
+    on_held_out: OnHeldOut | None = None,
 ) -> TrainedModel:
-    """Split, train with early stopping, evaluate beside popularity, return a servable model."""
+    """Split, train with early stopping, evaluate beside popularity, return a servable model.
+
+    `on_held_out` receives the test split in raw ids with the selected model's ranks on it
+    (before the refit sees those rows), so that another version can be judged on the same rows.
+    """
     if len(data) == 0:
         raise ValueError("no interactions to train on")
     started = time.perf_counter()
     idx = index_data(data, item_pool)
     every = NegativeSampler(idx.users, idx.items, idx.n_items, config.seed)
-    selection, metrics = _select(idx, every, config, progress)
+    selection, metrics = _select(idx, every, config, progress, on_held_out)
     chosen = selection.chosen
     if config.holdout_metrics:
         metrics.update(_holdout(idx, chosen.config))
@@ -82,7 +91,11 @@ def fit(
 
 
 def _select(
-    idx: IndexedData, every: NegativeSampler, config: TrainConfig, progress: Progress | None
+    idx: IndexedData,
+    every: NegativeSampler,
+    config: TrainConfig,
+    progress: Progress | None,
+    on_held_out: OnHeldOut | None = None,
 ) -> tuple[Selection, dict[str, Any]]:
     k = config.eval_k
     rest, test = leave_one_out(idx.users, idx.timestamps, config.seed)
@@ -95,13 +108,16 @@ def _select(
     selection = select(config, train, val_task, progress=progress)
     chosen = selection.chosen
     metrics: dict[str, Any] = evaluate_ranking(model_score_fn(chosen.module), test_task, k)
-    pop = evaluate_ranking(popularity_score_fn(train.items, idx.n_items), test_task, k)
-    metrics.update({f"pop_{name}": value for name, value in pop.items()})
+    pop_score = popularity_score_fn(train.items, idx.n_items)
+    pop = evaluate_ranking(pop_score, test_task, k)
+    metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     metrics["best_epoch"] = float(chosen.result.best_epoch)
     if config.model == "auto":
         metrics["candidates"] = summary(
             selection, lambda c: evaluate_ranking(model_score_fn(c.module), test_task, k)
         )
+    if on_held_out is not None:
+        on_held_out(HeldOut.of(idx, test_task, model_score_fn(chosen.module), pop_score))
     return selection, metrics
 
 
@@ -135,5 +151,5 @@ def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:
         probabilities=popularity_probabilities(train.items, idx.n_items),
         **lists,
     )
-    metrics.update({f"pop_{name}": value for name, value in pop.items()})
+    metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     return metrics

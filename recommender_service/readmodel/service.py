@@ -1,9 +1,13 @@
-"""Applying catalog events to the read model: idempotent and tolerant of order.
+"""The read model's owner: applying catalog events to it, and the queries training needs.
 
-Interactions are keyed by the catalog's id and their `event_id` (both unique): a redelivered
-event inserts nothing. Users, items and evaluations are upserts guarded by `updated_at`, the
-catalog-side time of the event: an older event arriving late never overwrites newer state, and
-the same event applied twice writes the same values.
+Applying is idempotent and tolerant of order. Interactions are keyed by the catalog's id and
+their `event_id` (both unique): a redelivered event inserts nothing. Users, items and
+evaluations are upserts guarded by `updated_at`, the catalog-side time of the event: an older
+event arriving late never overwrites newer state, and the same event applied twice writes the
+same values.
+
+"New since a model's data" counts by `ingested_at`, the time this replica stored the row: the
+catalog-side time says when the student acted, not when a model could first have seen it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+import numpy as np
+from sqlalchemy import BigInteger, Integer, and_, bindparam, cast, delete, exists, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
@@ -147,3 +152,80 @@ async def counts(session: AsyncSession) -> dict[str, int]:
         result[name] = await session.scalar(select(func.count()).select_from(model)) or 0
     result["evaluations"] = await session.scalar(select(func.count()).select_from(Evaluation)) or 0
     return result
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """Raw interaction rows of active users with active items, as stored at `snapshot_at`."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    kinds: list[str]
+    relevances: np.ndarray  # NaN where the row carries none
+    timestamps: np.ndarray  # unix seconds of the interaction
+    item_pool: np.ndarray  # every active item, interacted with or not
+    snapshot_at: datetime
+
+
+async def training_rows(session: AsyncSession) -> TrainingRows:
+    snapshot_at: datetime = await session.scalar(select(func.transaction_timestamp()))  # type: ignore[assignment]
+    inactive_user = exists().where(and_(User.id == Interaction.user_id, User.is_active.is_(False)))
+    rows = (
+        await session.execute(
+            select(
+                Interaction.user_id,
+                Interaction.item_id,
+                Interaction.kind,
+                Interaction.relevance,
+                cast(func.extract("epoch", Interaction.occurred_at), Integer),
+            )
+            .join(Item, and_(Item.id == Interaction.item_id, Item.is_active.is_(True)))
+            .where(~inactive_user, Interaction.ingested_at <= snapshot_at)
+        )
+    ).all()
+    pool = await session.scalars(select(Item.id).where(Item.is_active.is_(True)))
+    users, items, kinds, relevances, times = zip(*rows, strict=True) if rows else ([],) * 5
+    return TrainingRows(
+        user_ids=np.asarray(users, dtype=np.int64),
+        item_ids=np.asarray(items, dtype=np.int64),
+        kinds=list(kinds),
+        relevances=np.array([np.nan if r is None else r for r in relevances], dtype=np.float64),
+        timestamps=np.asarray(times, dtype=np.int64),
+        item_pool=np.fromiter(pool, dtype=np.int64),
+        snapshot_at=snapshot_at,
+    )
+
+
+async def interactions_since(session: AsyncSession, since: datetime | None) -> int:
+    """Interactions stored after `since` (all of them when None)."""
+    stmt = select(func.count()).select_from(Interaction)
+    if since is not None:
+        stmt = stmt.where(Interaction.ingested_at > since)
+    return await session.scalar(stmt) or 0
+
+
+async def pairs_stored_by(
+    session: AsyncSession, *, at: datetime, user_ids: np.ndarray, item_ids: np.ndarray
+) -> np.ndarray:
+    """Per (user, item) pair, whether an interaction of it was stored at or before `at`: the
+    pairs a model whose data snapshot is `at` may have trained on."""
+    if len(user_ids) == 0:
+        return np.zeros(0, dtype=bool)
+    pairs = (
+        func.unnest(
+            bindparam("users", [int(u) for u in user_ids], type_=ARRAY(BigInteger)),
+            bindparam("items", [int(i) for i in item_ids], type_=ARRAY(BigInteger)),
+        )
+        .table_valued("user_id", "item_id")
+        .render_derived(name="pair")
+    )
+    stored = exists().where(
+        Interaction.user_id == pairs.c.user_id,
+        Interaction.item_id == pairs.c.item_id,
+        Interaction.ingested_at <= at,
+    )
+    rows = await session.execute(select(pairs.c.user_id, pairs.c.item_id).where(stored))
+    seen = {(int(u), int(i)) for u, i in rows}
+    return np.array(
+        [(int(u), int(i)) in seen for u, i in zip(user_ids, item_ids, strict=True)], dtype=bool
+    )

@@ -60,6 +60,15 @@ class ModelVersion(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     train_seconds: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # The automatic activation decision (training/activation.py): activated | kept, why, and
+    # both versions' scores on their common held-out data.
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decision_scores: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The run's lease (training/lease.py): owner "host:pid", its Redis lock token, heartbeat.
+    owner: Mapped[str | None] = mapped_column(String(255))
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ModelArtifact(Base):

@@ -21,12 +21,18 @@ from recommender_service.registry.models import (
 
 ACTIVE_POINTER_KEY = "recommender:model:active"
 ACTIVE_CHANNEL = "recommender:model:changed"
-# The validation metric that decides whether a new version replaces the active one.
-SELECTION_METRIC = "ndcg@10"
+TRAINED = (VersionStatus.READY.value, VersionStatus.ACTIVE.value, VersionStatus.ARCHIVED.value)
+BY_ADMIN = "activated by an admin"
 
 
 async def create_version(
-    *, session: AsyncSession, algorithm: str, hyperparameters: dict[str, Any], trigger: str
+    *,
+    session: AsyncSession,
+    algorithm: str,
+    hyperparameters: dict[str, Any],
+    trigger: str,
+    owner: str | None = None,
+    lease_token: str | None = None,
 ) -> ModelVersion:
     version = ModelVersion(
         algorithm=algorithm,
@@ -34,10 +40,47 @@ async def create_version(
         trigger=trigger,
         status=VersionStatus.TRAINING.value,
         metrics={},
+        owner=owner,
+        lease_token=lease_token,
+        heartbeat_at=func.now(),
     )
     session.add(version)
     await session.flush()
     return version
+
+
+async def heartbeat(*, session: AsyncSession, version_id: int) -> bool:
+    """Renews a run's lease; False when the run is no longer `training` (failed as abandoned)."""
+    renewed = await session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id == version_id, ModelVersion.status == VersionStatus.TRAINING.value)
+        .values(heartbeat_at=func.now())
+        .returning(ModelVersion.id)
+    )
+    return renewed.first() is not None
+
+
+async def note_snapshot(*, session: AsyncSession, version_id: int, at: datetime) -> None:
+    """The run's data snapshot, recorded once the data is loaded (a failed run keeps it too)."""
+    await session.execute(
+        update(ModelVersion).where(ModelVersion.id == version_id).values(data_snapshot_at=at)
+    )
+
+
+async def training_runs(
+    *, session: AsyncSession, lease_seconds: float
+) -> list[tuple[ModelVersion, bool]]:
+    """Runs still `training`, each with whether its lease expired (no heartbeat within
+    `lease_seconds`, by the database's clock, as the heartbeats are); locked, so that one
+    reaper handles each."""
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, float(lease_seconds))
+    expired = func.coalesce(ModelVersion.heartbeat_at, ModelVersion.created_at) < cutoff
+    rows = await session.execute(
+        select(ModelVersion, expired)
+        .where(ModelVersion.status == VersionStatus.TRAINING.value)
+        .with_for_update(of=ModelVersion, skip_locked=True)
+    )
+    return [(version, bool(flag)) for version, flag in rows]
 
 
 async def log_epoch(*, session: AsyncSession, version_id: int, entry: dict[str, Any]) -> None:
@@ -74,6 +117,10 @@ async def complete_version(
     algorithm: str | None = None,
 ) -> ModelVersion:
     version = await get_version(session=session, version_id=version_id)
+    if (
+        version.status != VersionStatus.TRAINING.value
+    ):  # failed meanwhile: its owner was deemed dead
+        raise Conflict(f"model version {version_id} is {version.status}: {version.error}")
     version.status = VersionStatus.READY.value
     if algorithm is not None:  # what `auto` chose
         version.algorithm = algorithm
@@ -90,9 +137,11 @@ async def complete_version(
 
 
 async def fail_version(*, session: AsyncSession, version_id: int, error: str) -> None:
+    """Fails a run still `training` (a version that completed, or was failed already, keeps its
+    status and its first reason)."""
     await session.execute(
         update(ModelVersion)
-        .where(ModelVersion.id == version_id)
+        .where(ModelVersion.id == version_id, ModelVersion.status == VersionStatus.TRAINING.value)
         .values(status=VersionStatus.FAILED.value, error=error[:4000], finished_at=func.now())
     )
 
@@ -104,10 +153,31 @@ async def get_version(*, session: AsyncSession, version_id: int) -> ModelVersion
     return version
 
 
-async def get_active(*, session: AsyncSession) -> ModelVersion | None:
-    return await session.scalar(
-        select(ModelVersion).where(ModelVersion.status == VersionStatus.ACTIVE.value)
+async def get_active(*, session: AsyncSession, for_update: bool = False) -> ModelVersion | None:
+    stmt = select(ModelVersion).where(ModelVersion.status == VersionStatus.ACTIVE.value)
+    return await session.scalar(stmt.with_for_update() if for_update else stmt)
+
+
+async def latest(*, session: AsyncSession, trained: bool = False) -> ModelVersion | None:
+    """The newest version (`trained`: the newest that finished training, active or not)."""
+    stmt = select(ModelVersion).order_by(ModelVersion.id.desc()).limit(1)
+    if trained:
+        stmt = stmt.where(ModelVersion.status.in_(TRAINED))
+    return await session.scalar(stmt)
+
+
+async def failures_in_a_row(*, session: AsyncSession) -> int:
+    """How many of the newest runs failed, counted back to the last one that did not."""
+    last_ok = (
+        select(func.max(ModelVersion.id))
+        .where(ModelVersion.status != VersionStatus.FAILED.value)
+        .scalar_subquery()
     )
+    stmt = select(func.count()).where(
+        ModelVersion.status == VersionStatus.FAILED.value,
+        ModelVersion.id > func.coalesce(last_ok, 0),
+    )
+    return await session.scalar(stmt) or 0
 
 
 async def list_versions(
@@ -138,20 +208,31 @@ async def load_artifact(*, session: AsyncSession, version_id: int) -> bytes:
     return blob
 
 
-def is_better(candidate: dict[str, Any], current: dict[str, Any] | None) -> bool:
-    """Whether `candidate` should replace `current` (ties favour the newer data)."""
-    if current is None:
-        return True
-    return float(candidate.get(SELECTION_METRIC, 0.0)) >= float(current.get(SELECTION_METRIC, 0.0))
+async def record_decision(
+    *, session: AsyncSession, version_id: int, decision: str, reason: str, scores: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.id == version_id)
+        .values(decision=decision, decision_reason=reason, decision_scores=scores)
+    )
 
 
-async def activate(*, session: AsyncSession, version_id: int) -> ModelVersion:
-    """Makes `version_id` the one active version (the previous one is archived)."""
+async def activate(
+    *, session: AsyncSession, version_id: int, explicit: bool = False
+) -> ModelVersion:
+    """Makes `version_id` the one active version (the previous one is archived).
+
+    `explicit`: an admin's choice, which always wins over the automatic decision (recorded)."""
     version = await get_version(session=session, version_id=version_id)
     if version.status not in (VersionStatus.READY.value, VersionStatus.ARCHIVED.value):
         if version.status == VersionStatus.ACTIVE.value:
             return version
         raise Conflict(f"model version {version_id} is {version.status}, not ready")
+    if explicit and not (version.decision_reason or "").startswith(BY_ADMIN):
+        automatic = f" (automatic decision: {version.decision}, {version.decision_reason})"
+        version.decision_reason = BY_ADMIN + (automatic if version.decision_reason else "")
+        version.decision = "activated"
     await session.execute(
         update(ModelVersion)
         .where(ModelVersion.status == VersionStatus.ACTIVE.value)

@@ -1,7 +1,8 @@
 """Redis cache of serving results.
 
 One hash per user (`…:u:<id>`) or item (`…:i:<id>`); the field names the model version, the
-request parameters and a global generation. So:
+request parameters and a global generation. So (`forget` applies these rules to a read-model
+change):
 - a user's interaction deletes that user's hash (one DEL);
 - a new active version changes the field name: old entries are never read again;
 - a catalog change to items bumps the global generation, which retires every entry at once.
@@ -19,6 +20,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
+
+from recommender_service.readmodel.service import Change
 
 CACHE_LOOKUPS = Counter("recommender_cache_lookups_total", "Result cache lookups", ["result"])
 
@@ -91,3 +94,11 @@ class ResultCache:
 
     async def invalidate_all(self) -> None:
         await self.redis.incr(GENERATION_KEY)
+
+    async def forget(self, change: Change) -> None:
+        """Retires the answers a read-model change makes stale: the user's own on their
+        interaction or profile change, every answer on a catalog item change."""
+        if change.user_id is not None:
+            await self.invalidate_user(change.user_id)
+        if change.items_changed:
+            await self.invalidate_all()

@@ -1,7 +1,9 @@
 """The active model of this replica, swapped atomically when another version becomes active.
 
 The swap is one reference assignment: a request that already took `holder.current` finishes on
-the old model, the next one gets the new; no request fails and no lock is needed.
+the old model, the next one gets the new; no request fails and no lock is needed. An artefact
+that cannot be loaded is not swapped in: the replica goes on serving the model it holds (or the
+fallbacks), and does not retry that version on every poll.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ModelHolder:
     def __init__(self) -> None:
         self.current: ActiveModel | None = None
         self.swaps = 0
+        self.unloadable: int | None = None  # the last active version whose artefact failed
 
     @property
     def version_id(self) -> int | None:
@@ -55,11 +58,19 @@ class ModelHolder:
 
         async with sessionmaker() as session:
             version = await registry.get_active(session=session)
-            if version is None or version.id == self.version_id:
+            if version is None or version.id in (self.version_id, self.unloadable):
                 return False
             blob = await registry.load_artifact(session=session, version_id=version.id)
-        # Unpickling tensors takes a while for big models: off the event loop.
-        model = await asyncio.to_thread(TrainedModel.from_bytes, blob)
+        try:
+            # Unpickling tensors takes a while for big models: off the event loop.
+            model = await asyncio.to_thread(TrainedModel.from_bytes, blob)
+        except Exception as exc:
+            self.unloadable = version.id
+            log.error(
+                "model version %d cannot be loaded (%s); still serving version %s",
+                version.id, exc, self.version_id,
+            )  # fmt: skip
+            return False
         self.current = ActiveModel(
             version_id=version.id,
             algorithm=version.algorithm,

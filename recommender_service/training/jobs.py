@@ -1,9 +1,10 @@
 """One training run, end to end.
 
-`start` takes the lock and records the version (status `training`) so that the API can answer
-202 with its id at once; `execute` loads the read model, fits in a worker thread (the event loop
-keeps serving), stores the artefact, activates it when it beats the active version on
-validation (or when there is none), and always releases the lock.
+`start` takes the run's lease (training/lease.py: the Redis lock, one trainer at a time, and the
+registry heartbeat) and records the version (status `training`), so that the API can answer 202
+with its id at once; `execute` loads the read model, fits in a worker thread (the event loop
+keeps serving), stores the artefact, lets `training.activation` decide whether it replaces the
+active version (the decision is stored with it), and always releases the lease.
 """
 
 from __future__ import annotations
@@ -11,22 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
-from sqlalchemy import Integer, and_, cast, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.config import Settings
 from recommender_service.errors import NotEnoughData, TrainingInProgress
-from recommender_service.readmodel.models import Interaction, Item, User
+from recommender_service.ml.artifact import TrainedModel
+from recommender_service.ml.feedback import implicit_feedback
+from recommender_service.ml.heldout import HeldOut
+from recommender_service.ml.pipeline import TrainConfig, fit
+from recommender_service.readmodel import service as readmodel
 from recommender_service.registry import service as registry
-from recommender_service.training.lock import TrainingLock
+from recommender_service.training import activation
+from recommender_service.training.lease import RunLease, owner
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +49,25 @@ class TrainOptions:
 @dataclass(frozen=True)
 class Run:
     version_id: int
-    lock: TrainingLock
+    lease: RunLease
     options: TrainOptions
 
 
 @dataclass(frozen=True)
 class Outcome:
     version_id: int
-    activated: bool
+    decision: activation.Decision
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     train_seconds: float
 
+    @property
+    def activated(self) -> bool:
+        return self.decision.activated
 
-def train_config(settings: Settings, options: TrainOptions) -> Any:
+
+def train_config(settings: Settings, options: TrainOptions) -> TrainConfig:
     """The run's hyper-parameters: the request's, else the settings', else the ML defaults."""
-    from recommender_service.ml.pipeline import TrainConfig
-
     chosen: dict[str, Any] = {
         "model": options.model or settings.recommender_model,
         "epochs": options.epochs or settings.train_epochs,
@@ -98,10 +103,10 @@ async def start(
     options: TrainOptions,
     trigger: str,
 ) -> Run:
-    """Takes the training lock and records the new version; raises `TrainingInProgress`."""
+    """Takes the lease and records the new version; raises `TrainingInProgress`."""
     config = train_config(settings, options)
-    lock = TrainingLock(redis, ttl_ms=settings.training_lock_ttl_ms)
-    if not await lock.acquire():
+    lease = RunLease(redis=redis, sessionmaker=sessionmaker, ttl_ms=settings.training_lock_ttl_ms)
+    if not await lease.acquire():
         raise TrainingInProgress("a training run is already in progress")
     try:
         async with sessionmaker() as session, session.begin():
@@ -110,45 +115,14 @@ async def start(
                 algorithm=config.model,
                 hyperparameters=_jsonable(config.to_dict()),
                 trigger=trigger,
+                owner=owner(),
+                lease_token=lease.token,
             )
     except BaseException:
-        await lock.release()
+        await lease.release()
         raise
-    return Run(version.id, lock, options)
-
-
-async def load_training_data(*, session: AsyncSession) -> tuple[Any, datetime, np.ndarray]:
-    """Interactions of active users with active items, the snapshot time, the active items."""
-    from recommender_service.ml.feedback import implicit_feedback
-
-    snapshot_at: datetime = await session.scalar(select(func.transaction_timestamp()))  # type: ignore[assignment]
-    inactive_user = exists().where(and_(User.id == Interaction.user_id, User.is_active.is_(False)))
-    rows = (
-        await session.execute(
-            select(
-                Interaction.user_id,
-                Interaction.item_id,
-                Interaction.kind,
-                Interaction.relevance,
-                cast(func.extract("epoch", Interaction.occurred_at), Integer),
-            )
-            .join(Item, and_(Item.id == Interaction.item_id, Item.is_active.is_(True)))
-            .where(~inactive_user, Interaction.ingested_at <= snapshot_at)
-        )
-    ).all()
-    items = np.fromiter(
-        await session.scalars(select(Item.id).where(Item.is_active.is_(True))), dtype=np.int64
-    )
-    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
-    relevances = np.array([np.nan if r is None else r for r in columns[3]], dtype=np.float64)
-    data = implicit_feedback(
-        np.asarray(columns[0], dtype=np.int64),
-        np.asarray(columns[1], dtype=np.int64),
-        list(columns[2]),
-        relevances,
-        np.asarray(columns[4], dtype=np.int64),
-    )
-    return data, snapshot_at, items
+    lease.attach(version.id)
+    return Run(version.id, lease, options)
 
 
 async def execute(
@@ -168,7 +142,7 @@ async def execute(
             )
         raise
     finally:
-        await run.lock.release()
+        await run.lease.release()
 
 
 async def _execute(
@@ -178,16 +152,21 @@ async def _execute(
     settings: Settings,
     progress: Progress | None,
 ) -> Outcome:
-    from recommender_service.ml.pipeline import fit
-
-    async with sessionmaker() as session:
-        data, snapshot_at, item_pool = await load_training_data(session=session)
+    async with sessionmaker() as session, session.begin():
+        rows = await readmodel.training_rows(session)
+        await registry.note_snapshot(
+            session=session, version_id=run.version_id, at=rows.snapshot_at
+        )
+    data = implicit_feedback(
+        rows.user_ids, rows.item_ids, rows.kinds, rows.relevances, rows.timestamps
+    )
     if len(data) < settings.min_training_interactions:
         raise NotEnoughData(
             f"{len(data)} (user, item) pairs; at least {settings.min_training_interactions} needed"
         )
     loop = asyncio.get_running_loop()
     logged: list[asyncio.Future[None]] = []
+    held: list[HeldOut] = []
 
     def on_epoch(entry: dict[str, Any]) -> None:  # runs in the training thread
         logged.append(
@@ -196,17 +175,24 @@ async def _execute(
         if progress is not None:
             progress(entry)
 
-    def work() -> Any:
+    def work() -> TrainedModel:
         config = train_config(settings, run.options)  # `threads` bounds torch's pool
         if not (run.options.batch_size or settings.train_batch_size):
             config.batch_size = batch_size_for(len(data), config.num_negatives)
-        return fit(data, config, progress=on_epoch, item_pool=item_pool)
+        return fit(
+            data, config, progress=on_epoch, item_pool=rows.item_pool, on_held_out=held.append
+        )
 
-    started = time.monotonic()
     model = await asyncio.to_thread(work)
     await asyncio.gather(*(asyncio.wrap_future(f) for f in logged))  # type: ignore[arg-type]
+    if not held:
+        raise RuntimeError("the training pipeline reported no held-out split to judge the run on")
     blob = await asyncio.to_thread(model.to_bytes)
     metrics = _jsonable(dict(model.metrics))
+    async with sessionmaker() as session:
+        decision = await activation.judge(
+            session=session, held=held[0], tolerance=settings.activation_tolerance
+        )
     async with sessionmaker() as session, session.begin():
         await registry.complete_version(
             session=session,
@@ -216,20 +202,27 @@ async def _execute(
             n_users=len(model.user_ids),
             n_items=len(model.item_ids),
             n_interactions=int(model.n_interactions),
-            train_seconds=float(getattr(model, "train_seconds", time.monotonic() - started)),
-            data_snapshot_at=snapshot_at,
+            train_seconds=float(model.train_seconds),
+            data_snapshot_at=rows.snapshot_at,
             hyperparameters=_jsonable(model.config.to_dict()),
             algorithm=model.algorithm,  # with auto: the family it chose
         )
-        current = await registry.get_active(session=session)
-        activated = registry.is_better(metrics, current.metrics if current else None)
-        if activated:
+        current = await registry.get_active(session=session, for_update=True)
+        decision = decision.confirmed(current.id if current else None)
+        await registry.record_decision(
+            session=session,
+            version_id=run.version_id,
+            decision=decision.label,
+            reason=decision.reason,
+            scores=_jsonable(decision.scores),
+        )
+        if decision.activated:
             await registry.activate(session=session, version_id=run.version_id)
-    if activated:
+    if decision.activated:
         await registry.publish_active(redis, run.version_id)
-    log.info("version %d trained (%s); activated=%s", run.version_id, metrics, activated)
+    log.info("version %d trained: %s (%s)", run.version_id, decision.label, decision.reason)
     return Outcome(
-        run.version_id, activated, metrics, list(model.history), float(model.train_seconds)
+        run.version_id, decision, metrics, list(model.history), float(model.train_seconds)
     )
 
 

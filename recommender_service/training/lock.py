@@ -68,3 +68,8 @@ class TrainingLock:
 
 async def training_in_progress(redis: aioredis.Redis, key: str = LOCK_KEY) -> bool:
     return bool(await redis.exists(key))
+
+
+async def release_token(redis: aioredis.Redis, token: str, key: str = LOCK_KEY) -> bool:
+    """Frees the lock if `token` still holds it (a dead owner's); True if it was freed."""
+    return bool(await redis.eval(_RELEASE, 1, key, token))

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import asyncpg
+import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.config import Settings
-from recommender_service.consumer.runner import make_consumer
+from recommender_service.consumer.members import forget_idle_consumers
+from recommender_service.consumer.runner import make_consumer, run_forever
 from recommender_service.consumer.stream import StreamConsumer
+from recommender_service.main import create_app
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
-from recommender_service.readmodel.service import Change
+from shared.database import asyncpg_url
+from shared.devstack import PostgresControl
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 from shared.events import (
     EpreuveUpserted,
@@ -24,7 +35,14 @@ from shared.events import (
     UserDeleted,
     UserUpserted,
 )
-from tests.recommender.conftest import STREAM, publish
+from shared.http_errors import is_unavailable
+from tests.recommender.conftest import (
+    STREAM,
+    ReadModel,
+    make_settings,
+    publish,
+    service_client,
+)
 
 T = datetime(2025, 3, 1, 12, tzinfo=UTC)
 
@@ -138,9 +156,10 @@ async def test_entries_of_a_crashed_consumer_are_reclaimed_by_another(
     # replica-a reads the entries, then dies before applying or acknowledging them.
     read = await redis.xreadgroup(crashed.group, "replica-a", {STREAM: ">"}, count=10)
     assert len(read[0][1]) == 3
+    patient = await _consumer(settings, redis, sessionmaker, name="replica-b", claim_idle_ms=60_000)
+    assert await patient.drain() == 0  # not idle for a minute: still replica-a's
+    await asyncio.sleep(0.1)  # idle longer than the survivor's 50 ms
     survivor = await _consumer(settings, redis, sessionmaker, name="replica-b", claim_idle_ms=50)
-    assert await survivor.drain() == 0  # not idle long enough yet: still replica-a's
-    await asyncio.sleep(0.1)
     assert await survivor.drain() == 3
     assert survivor.stats.claimed == 3
     assert await _count(sessionmaker, Interaction) == 3
@@ -184,21 +203,51 @@ async def test_a_malformed_entry_is_dead_lettered_at_once(
 async def test_background_consumer_applies_events_as_they_arrive(
     settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    from recommender_service.consumer.runner import run_forever
+    await _in_background(settings, redis, sessionmaker, UserUpserted(id=3))
 
-    consumer = await _consumer(settings, redis, sessionmaker)
+
+async def test_the_consumer_recreates_a_group_redis_lost(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async def lose_the_group(consumer: StreamConsumer) -> None:
+        await redis.xgroup_destroy(STREAM, consumer.group)  # e.g. Redis restarted without it
+
+    consumer = await _in_background(
+        settings, redis, sessionmaker, UserUpserted(id=1), UserUpserted(id=2),
+        between=lose_the_group,
+    )  # fmt: skip
+    groups = [g["name"] for g in await redis.xinfo_groups(STREAM)]
+    assert groups == [consumer.group]
+    assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
+
+
+async def _in_background(
+    settings: Settings,
+    redis: aioredis.Redis,
+    sm: async_sessionmaker[AsyncSession],
+    *users: UserUpserted,
+    between: Callable[[StreamConsumer], Awaitable[None]] | None = None,
+) -> StreamConsumer:
+    """Runs the background consumer while `users` are published one by one, each applied
+    before the next (`between` runs between them)."""
+    consumer = await _consumer(settings, redis, sm)
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_forever(consumer, settings, sessionmaker=sessionmaker, stop=stop)
-    )
-    await publish(redis, UserUpserted(id=3))
-    for _ in range(100):
-        if await _count(sessionmaker, User) == 1:
-            break
-        await asyncio.sleep(0.02)
-    stop.set()
-    await asyncio.wait_for(task, 5)
-    assert await _count(sessionmaker, User) == 1
+    task = asyncio.create_task(run_forever(consumer, settings, sessionmaker=sm, stop=stop))
+    try:
+        for n, user in enumerate(users):
+            if n and between is not None:
+                await between(consumer)
+            await publish(redis, user)
+            for _ in range(400):
+                if await _count(sm, User) == n + 1:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"user {user.id} was never applied")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    return consumer
 
 
 async def test_a_read_batch_is_applied_in_one_transaction(
@@ -258,23 +307,39 @@ async def test_a_poison_entry_in_a_batch_does_not_hold_back_the_others(
     assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
 
 
-async def test_caches_are_invalidated_once_per_user_per_batch(
-    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+async def test_consumed_events_retire_exactly_the_cached_answers_they_make_stale(
+    database_url: str, redis_url: str, tmp_path: Path, read_model: ReadModel
 ) -> None:
-    changes: list[Change] = []
+    for user_id in (1, 2):
+        await read_model.user(user_id)
+    await read_model.item(10)
+    await read_model.item(11)
+    app = create_app(make_settings(database_url, redis_url, tmp_path, consumer_enabled=True))
+    async with service_client(app, lifespan=True) as client:
 
-    async def record(change: Change) -> None:
-        changes.append(change)
+        async def cached(user_id: int) -> bool:
+            response = await client.get(f"/v1/users/{user_id}/recommendations")
+            assert response.status_code == 200
+            return bool(response.json()["cached"])
 
-    consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker, on_change=record)
-    await consumer.ensure_group()
-    for n in range(6):
-        await publish(redis, _interaction(100 + n, 1 + n % 2, 10))
-    await publish(redis, _epreuve(10))
-    await publish(redis, _epreuve(11))
-    assert await consumer.drain() == 8
-    assert len(changes) == 3
-    assert set(changes) == {Change(user_id=1), Change(user_id=2), Change(items_changed=True)}
+        async def until_uncached(user_id: int) -> None:
+            for _ in range(200):
+                if not await cached(user_id):
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"user {user_id}'s answer stayed cached")
+
+        for user_id in (1, 2):
+            await cached(user_id)
+            assert await cached(user_id) is True
+        redis = app.state.redis
+        await publish(redis, _interaction(100, 1, 10))  # user 1's own interaction
+        await until_uncached(1)
+        assert await cached(2) is True  # another student's answer still holds
+        await publish(redis, _epreuve(12))  # a catalog change: every answer may change
+        await until_uncached(2)
+        assert await cached(1) is False  # user 1's answer, cached again since, too
+        assert await cached(1) is True
 
 
 async def test_sync_waits_for_entries_another_replica_is_applying(
@@ -290,7 +355,13 @@ async def test_sync_waits_for_entries_another_replica_is_applying(
     sync = asyncio.create_task(
         sync_once(settings, redis=redis, sessionmaker=sessionmaker, progress=lines.append)
     )
-    await asyncio.sleep(0.5)
+    for _ in range(200):  # the sync's consumer has joined the group and read what it can
+        names = {c["name"] for c in await redis.xinfo_consumers(STREAM, other.group)}
+        if f"{settings.consumer_name}:sync" in names:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the sync never read the stream")
     assert not sync.done()  # replica-a still holds 3 entries pending
     await other._handle_batch(read[0][1])
     assert await asyncio.wait_for(sync, 5) == 0
@@ -313,3 +384,158 @@ async def test_sync_gives_up_after_its_timeout_with_a_progress_line(
     )  # fmt: skip
     assert applied == 1
     assert lines == ["read model still 1 stream entries behind after 0s"]
+
+
+def test_a_replicas_consumer_name_is_its_host_and_replica_id_not_its_process() -> None:
+    first, restarted = Settings(replica_id="r7"), Settings(replica_id="r7")
+    assert first.consumer_name == restarted.consumer_name == f"{socket.gethostname()}-r7"
+    assert Settings(replica_id="r7", consumer_name="named").consumer_name == "named"
+
+
+async def _pending(redis: aioredis.Redis, group: str, name: str) -> int:
+    consumers = await redis.xinfo_consumers(STREAM, group)
+    return next((int(c["pending"]) for c in consumers if c["name"] == name), 0)
+
+
+async def test_a_restarted_consumer_process_applies_its_own_pending_entries_at_once(
+    settings: Settings,
+    database_url: str,
+    redis: aioredis.Redis,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """kill -9 mid-batch, start again: the entries come back from its own pending list, long
+    before CLAIM_IDLE_MS (10 minutes here) would let anyone reclaim them."""
+    group = settings.consumer_group
+    await _consumer(settings, redis, sessionmaker)  # the group exists
+    await publish(redis, UserUpserted(id=1, niveau=Niveau.L2, filiere=Filiere.MATH))
+    for n in range(5):
+        await publish(redis, _interaction(100 + n, 1, 10 + n))
+    env = {
+        **os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.redis_url,
+        "EVENTS_STREAM": STREAM, "REPLICA_ID": "kill-test", "CLAIM_IDLE_MS": "600000",
+        "BOOTSTRAP_ENABLED": "false", "CONSUMER_BLOCK_MS": "100",
+    }  # fmt: skip
+    name = f"{socket.gethostname()}-kill-test"
+
+    async def consume() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "recommender_service", "consume", env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+
+    # Hold the interaction table so that the batch, once read, cannot commit.
+    blocker = await asyncpg.connect(asyncpg_url(database_url).replace("+asyncpg", ""))
+    blocked = blocker.transaction()
+    await blocked.start()
+    await blocker.execute("LOCK TABLE recommender.interaction IN SHARE MODE")
+    process = await consume()
+    try:
+        for _ in range(600):
+            if await _pending(redis, group, name) == 6:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the consumer never read the batch")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        await blocked.rollback()
+        await blocker.close()
+    assert await _pending(redis, group, name) == 6
+    assert await _count(sessionmaker, Interaction) == 0
+
+    process = await consume()
+    try:
+        for _ in range(400):  # 20 s at most, against the 600 s of CLAIM_IDLE_MS
+            if await _count(sessionmaker, Interaction) == 5:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the restarted consumer did not apply its pending entries")
+        assert await _pending(redis, group, name) == 0
+        names = [c["name"] for c in await redis.xinfo_consumers(STREAM, group)]
+        assert names == [name]  # the same name again, not a new consumer
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def test_consumers_idle_for_long_with_nothing_pending_leave_the_group(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    live = await _consumer(settings, redis, sessionmaker, name="live")
+    group = live.group
+    for name in ("gone-idle", "gone-busy"):
+        await publish(redis, UserUpserted(id=len(name)))
+        read = await redis.xreadgroup(group, name, {STREAM: ">"}, count=10)
+        if name == "gone-idle":  # it acknowledged what it read before it went
+            await redis.xack(STREAM, group, *(entry_id for entry_id, _ in read[0][1]))
+    await asyncio.sleep(0.1)  # both idle for longer than the 50 ms below
+    removed = await forget_idle_consumers(
+        redis, stream=STREAM, group=group, keep="live", idle_ms=50
+    )
+    assert removed == ["gone-idle"]
+    names = sorted(c["name"] for c in await redis.xinfo_consumers(STREAM, group))
+    assert names == ["gone-busy"]  # "live" has not read yet; "gone-busy" still owes an entry
+    assert (
+        await forget_idle_consumers(redis, stream=STREAM, group=group, keep="live", idle_ms=60_000)
+        == []
+    )
+
+
+async def test_entries_read_during_a_database_outage_are_applied_soon_after_it(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """PostgreSQL stopped while the consumer runs: what it read meanwhile stays pending on its
+    own name, is not dead-lettered (the outage is not the entries' fault, even past
+    MAX_DELIVERIES retries), and is applied seconds after the server is back, long before
+    CLAIM_IDLE_MS (10 minutes here) would let anyone reclaim it."""
+    control = PostgresControl.from_env()
+    if control is None:
+        pytest.skip("PostgreSQL is external (DATABASE_URL set): not stopping it")
+    settings = settings.model_copy(
+        update={"claim_idle_ms": 600_000, "max_deliveries": 2, "consumer_block_ms": 100}
+    )
+    consumer = await _consumer(settings, redis, sessionmaker)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await publish(redis, UserUpserted(id=1))
+        await _wait_until(lambda: _count(sessionmaker, User), 1, "the first user")
+        await asyncio.to_thread(control.stop, "fast")
+        try:
+            for user_id in range(2, 7):
+                await publish(redis, UserUpserted(id=user_id))
+
+            async def read_any() -> int:  # it stops reading at its first failed batch
+                return min(1, await _pending(redis, consumer.group, consumer.name))
+
+            await _wait_until(read_any, 1, "a read during the outage")
+            await asyncio.sleep(3)  # several failed probes, more than MAX_DELIVERIES of them
+        finally:
+            await asyncio.to_thread(control.restart, "fast")  # starts the stopped server
+        await _wait_until(lambda: _count(sessionmaker, User), 6, "the outage's entries")
+        assert await _pending(redis, consumer.group, consumer.name) == 0
+        assert await redis.xlen(f"{STREAM}.dead") == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _wait_until(
+    probe: Callable[[], Awaitable[int]], expected: int, what: str, seconds: float = 60
+) -> None:
+    """Polls `probe` until it returns `expected` (generous bound: a loaded CI machine)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    value: int | str = "no answer"
+    while True:
+        try:
+            value = await probe()
+        except Exception as exc:  # the pool's connections died with the restarted server
+            if not is_unavailable(exc):
+                raise
+        if value == expected:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: {value} after {seconds:.0f} s, expected {expected}")
+        await asyncio.sleep(0.1)

@@ -55,12 +55,6 @@ async def test_the_database_refuses_two_active_versions(
             )
 
 
-def test_a_version_is_better_only_on_the_selection_metric() -> None:
-    assert registry.is_better({"ndcg@10": 0.2}, None) is True
-    assert registry.is_better({"ndcg@10": 0.5, "hr@10": 0.1}, {"ndcg@10": 0.4, "hr@10": 0.9})
-    assert registry.is_better({"ndcg@10": 0.3}, {"ndcg@10": 0.4}) is False
-
-
 async def test_publishing_sets_the_pointer_and_notifies_subscribers(
     redis: aioredis.Redis,
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.main import create_app
@@ -258,6 +259,29 @@ async def test_a_new_active_version_is_picked_up_without_restart(
         await asyncio.sleep(0.02)
     assert newer in versions
     assert versions <= {served, newer}
+
+
+async def test_a_replica_keeps_its_model_when_the_new_artefact_fails_to_load(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    served: int,
+    synthetic: SyntheticData,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+) -> None:
+    holder = app.state.serving.holder
+    broken = await install(sessionmaker, redis, b"not a model artefact")
+    for _ in range(200):  # the watcher tried it
+        if holder.unloadable == broken:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the watcher never tried the new version")
+    body = await _recommend(client, int(synthetic.user_ids[0]))
+    assert (body["model_version"], body["fallback"]) == (served, None)
+    assert (await client.get("/v1/model")).json()["served_version"] == served
+    assert await holder.refresh(sessionmaker) is False  # not reloaded on every poll
+    assert holder.version_id == served
 
 
 async def test_an_unknown_user_gets_popularity(client: httpx.AsyncClient, served: int) -> None:

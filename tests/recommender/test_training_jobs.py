@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.config import Settings
-from recommender_service.errors import TrainingInProgress
+from recommender_service.errors import NotEnoughData, TrainingInProgress
 from recommender_service.main import create_app
+from recommender_service.registry import service as registry
 from recommender_service.training.jobs import batch_size_for
 from recommender_service.training.lock import LOCK_KEY, TrainingLock
-from recommender_service.training.scheduler import BackgroundRuns, retrain_reason
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.recommender.conftest import (
     SERVICE_KEY,
@@ -53,9 +53,17 @@ async def test_the_lock_lets_one_trainer_at_a_time(redis: aioredis.Redis) -> Non
 
 
 async def test_the_lock_is_renewed_while_training_lasts(redis: aioredis.Redis) -> None:
-    lock = TrainingLock(redis, ttl_ms=1000)
+    lock = TrainingLock(redis, ttl_ms=3000)
     assert await lock.acquire()
-    await asyncio.sleep(1.5)  # longer than the TTL: only renewal keeps it
+    remaining = await redis.pttl(LOCK_KEY)
+    for _ in range(200):  # renewed every second: its remaining time goes back up
+        await asyncio.sleep(0.05)
+        now = await redis.pttl(LOCK_KEY)
+        if now > remaining:
+            break
+        remaining = now
+    else:
+        raise AssertionError("the lock was never renewed")
     assert await redis.get(LOCK_KEY) == lock.token
     await lock.release()
 
@@ -93,8 +101,15 @@ async def test_training_without_enough_data_fails_the_version_cleanly(
 ) -> None:
     await read_model.item(10)
     await read_model.interaction(1, 10)
-    with pytest.raises(Exception, match="at least 5 needed"):
+    with pytest.raises(NotEnoughData):
         await train_version(settings, sessionmaker, redis)
+    async with sessionmaker() as session:
+        version = await registry.get_version(session=session, version_id=1)
+    assert (version.status, version.error) == (
+        "failed",
+        "NotEnoughData: 1 (user, item) pairs; at least 5 needed",
+    )
+    assert version.finished_at is not None
     assert await redis.exists(LOCK_KEY) == 0
     with pytest.raises(TrainingInProgress):
         held = TrainingLock(redis, ttl_ms=5000)
@@ -103,29 +118,6 @@ async def test_training_without_enough_data_fails_the_version_cleanly(
             await train_version(settings, sessionmaker, redis)
         finally:
             await held.release()
-
-
-async def test_automatic_retrain_fires_after_n_new_interactions(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    redis: aioredis.Redis,
-    read_model: ReadModel,
-) -> None:
-    settings = settings.model_copy(update={"retrain_min_new_interactions": 3})
-    await load_synthetic(sessionmaker, generate(30, 20, 600, seed=1))
-    runs = BackgroundRuns(sessionmaker=sessionmaker, redis=redis, settings=settings)
-    async with sessionmaker() as session:
-        assert await retrain_reason(session=session, settings=settings) == "no model yet"
-    await train_version(settings, sessionmaker, redis)
-    for n in range(3):
-        async with sessionmaker() as session:
-            assert await retrain_reason(session=session, settings=settings) is None
-        await read_model.interaction(1000 + n, 5000)
-    assert await runs.check_once() is not None
-    assert await runs.check_once() is None  # the lock (or the fresh snapshot) holds it back
-    await asyncio.gather(*runs.tasks)
-    async with sessionmaker() as session:
-        assert await retrain_reason(session=session, settings=settings) is None
 
 
 @pytest.fixture
@@ -163,7 +155,12 @@ async def test_serving_answers_while_a_model_trains(
             f"/v1/users/{user_id}/recommendations", params={"k": 1 + answered_during_training % 50}
         )
         assert response.status_code == 200
+        body = response.json()
+        # No model yet: popularity in the student's niveau and filière answers meanwhile.
+        assert (body["model_version"], body["fallback"]) == (None, "popularity")
         answered_during_training += 1
+    else:
+        raise AssertionError("the run was still training after 2000 requests")
     version = await _wait_status(trainer_client, run_id)
     assert version["status"] == "active"
     assert answered_during_training >= 3
@@ -193,7 +190,14 @@ async def test_recommendations_show_the_planted_preference(
             if body["model_version"] == outcome.version_id:
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"version {outcome.version_id} never served user {user_id}")
         fresh = (await client.get(url, params={"k": 5})).json()
+        assert (body["fallback"], fresh["model_version"], fresh["fallback"]) == (
+            None,
+            outcome.version_id,
+            None,
+        )
         own = data.user_filiere[int(user_id)]
         top10.append(np.mean([item["filiere"] == own for item in body["items"]]))
         unseen5.append(np.mean([item["filiere"] == own for item in fresh["items"]]))
