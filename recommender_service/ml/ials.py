@@ -40,7 +40,12 @@ class IALS(nn.Module):
         self.item = nn.Embedding(n_items, factors)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return (self.user(users) * self.item(items)).sum(-1)
+        # One row of scores per distinct user, then the requested entries: a matrix product
+        # instead of gathering a factor pair per entry (validation took 0.5 s on ML-1M, more
+        # than an ALS sweep).
+        distinct, inverse = torch.unique(users, return_inverse=True)
+        rows = self.user(distinct) @ self.item.weight.T
+        return rows[inverse, items]
 
     def item_vectors(self) -> torch.Tensor:
         return self.item.weight
