@@ -84,7 +84,7 @@ def train_family(
         for name in config.components:
             part, result.parts[name] = train_family(
                 replace(config, model=name), data, validate=validate,
-                progress=tagged(progress, f"{name}"), deadline=deadline,
+                progress=tagged(progress, name), deadline=deadline,
             )  # fmt: skip
             parts.append(part)
         return assemble(config, parts, data), result
