@@ -190,6 +190,7 @@ def run_trained(args: argparse.Namespace, data: BenchmarkData) -> dict[str, Any]
         "hyperparameters": chosen.config.to_dict(),
         "candidates": candidates,
         "history": history,
+        "candidate_histories": {c.name: c.result.history for c in selection.candidates},
     }
 
 
@@ -228,8 +229,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     result = run(args)
-    summary_keys = {k: v for k, v in result.items() if k not in ("history", "candidates")}
-    print(json.dumps(summary_keys, indent=2))
+    shown = {k: v for k, v in result.items() if "histor" not in k and k != "candidates"}
+    print(json.dumps(shown, indent=2))
     if "candidates" in result:
         print(candidates_table(result["candidates"]))
     if args.json:
