@@ -23,7 +23,7 @@ from .evaluation import sigmoid
 from .ials import IALS, train_ials
 from .models import MODEL_NAMES
 from .pretrain import build_and_train, new_model
-from .trainer import Fitted, Progress, TrainResult, Validate, tagged
+from .trainer import Fitted, Progress, TrainResult, Validate, tagged, use_threads
 
 NEURAL = MODEL_NAMES
 # Cheapest first (seconds per fit on ML-1M: EASE ~4 per λ, iALS ~8 per trial, MF/GMF ~20 an
@@ -72,6 +72,7 @@ def train_family(
 ) -> tuple[nn.Module, TrainResult]:
     """Train `config.model` on `data`; `validate` early-stops and searches what is left None;
     `warm` offers models already fitted on `data` to start from (NeuMF's GMF tower)."""
+    use_threads(config)
     if config.model == "ease":
         return train_ease(config, data, validate=validate, progress=progress, deadline=deadline)
     if config.model == "ials":

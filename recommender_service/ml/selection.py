@@ -20,7 +20,7 @@ from .config import TrainConfig
 from .data import IndexedData
 from .evaluation import RankingTask, evaluate_ranking, model_score_fn
 from .families import COST_ORDER, NEURAL, train_family
-from .trainer import Progress, TrainResult, tagged
+from .trainer import Progress, TrainResult, tagged, use_threads
 
 
 @dataclass
@@ -70,6 +70,7 @@ def select(
     def validate(module: nn.Module) -> dict[str, float]:
         return evaluate_ranking(model_score_fn(module), validation, k)
 
+    use_threads(config)  # before the first validation
     started = time.perf_counter()
     deadline = None if config.budget_seconds is None else started + config.budget_seconds
     selection = Selection([], [], f"ndcg@{k}")

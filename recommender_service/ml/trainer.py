@@ -48,10 +48,17 @@ def tagged(progress: Progress | None, stage: str) -> Progress | None:
     return lambda row: progress({"stage": stage, **row})
 
 
-@contextmanager
-def torch_settings(config: TrainConfig) -> Iterator[None]:
+def use_threads(config: TrainConfig) -> None:
+    """torch's intra-op threads for all a run computes, ALS validation and head fits included:
+    the count is process-wide, and a product summed by two threads differs in its last bits
+    from one summed by one, so a run that set it late was not the same run."""
     if config.threads:
         torch.set_num_threads(config.threads)
+
+
+@contextmanager
+def torch_settings(config: TrainConfig) -> Iterator[None]:
+    use_threads(config)
     # Tiny Adam moments and embedding updates become denormal floats, which CPUs handle
     # up to 100x slower; flushing them to zero changes no result that matters. The flag is
     # CPU state of the calling thread: restore it, or every later float in that thread (numpy,
