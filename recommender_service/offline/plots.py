@@ -57,11 +57,11 @@ def plot_candidates(candidates: dict[str, dict[str, Any]], path: Path, *, title:
             bars = [x + shift for x in xs]
             ax.bar(bars, means, width, yerr=spreads, capsize=3, label=label, color=colour)
             top, low = max(top, *means), min(low, *means)
-            if key == metric:
-                for x, m in zip(bars, means, strict=True):
-                    ax.annotate(f"{m:.3f}", (x, m), ha="center", va="bottom", size=7)
+            if key == metric:  # the test figure, above its spread
+                for x, m, d in zip(bars, means, spreads, strict=True):
+                    ax.annotate(f"{m:.3f}", (x, m + d), ha="center", va="bottom", size=7)
         labels = [f"{n} *" if candidates[n].get("chosen") else n for n in names]
-        ax.set_xticks(xs, labels)
+        ax.set_xticks(xs, labels, rotation=25 if len(names) > 4 else 0)
         ax.set_ylim(max(0.0, low - 0.05), top + 0.06)  # room for the legend above the bars
         ax.set_ylabel(metric.upper())
         ax.grid(alpha=0.3, axis="y")
