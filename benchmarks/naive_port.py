@@ -27,11 +27,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from recommender_service.ml.config import TrainConfig
 from recommender_service.ml.data import IndexedData
-from recommender_service.ml.datasets import BenchmarkData, load
 from recommender_service.ml.evaluation import RankingTask, evaluate_ranking, model_score_fn
 from recommender_service.ml.metrics import hit_ratio_at_k, ndcg_at_k
 from recommender_service.ml.models import NeuMF
 from recommender_service.ml.pretrain import build_and_train
+from recommender_service.offline.datasets import BenchmarkData, load
 
 
 class PairDataset(Dataset):

@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from recommender_service.ml import evaluate_cli
 from recommender_service.ml.config import TrainConfig
 from recommender_service.ml.pipeline import fit
+from recommender_service.offline import evaluate_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,8 @@
 
 python -m recommender_service serve
 python -m recommender_service consume
-python -m recommender_service train [--model neumf] [--epochs 30] [--if-missing] [--plot PATH]
+python -m recommender_service train [--model neumf|gmf|mlp|mf|ease|ials|auto] [--epochs 30]
+                                   [--if-missing] [--plot PATH]
                                    [--sync-timeout SECONDS]
 python -m recommender_service evaluate …   (offline evaluation, see its --help)
 python -m recommender_service migrate
@@ -17,14 +18,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import redis.asyncio as aioredis
 
 from recommender_service.config import Settings, get_settings
 from shared.database import make_engine, make_sessionmaker
-
-MODELS = ("neumf", "gmf", "mlp", "mf")
+from shared.training import ModelName
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="migrate the recommender schema to head")
     sub.add_parser("evaluate", help="offline evaluation (options: evaluate --help)", add_help=False)
     train = sub.add_parser("train", help="train a model version now")
-    train.add_argument("--model", choices=MODELS, default=None)
+    train.add_argument(
+        "--model",
+        choices=get_args(ModelName),
+        default=None,
+        help="a family, or auto: the best on a validation split (default: RECOMMENDER_MODEL)",
+    )
     train.add_argument("--epochs", type=int, default=None)
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--lr", type=float, default=None)
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     # One INFO line per outgoing request (the bootstrap pages through the export) is noise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if argv[:1] == ["evaluate"]:
-        from recommender_service.ml.evaluate_cli import main as evaluate_main
+        from recommender_service.offline.evaluate_cli import main as evaluate_main
 
         return evaluate_main(argv[1:])
     args = _parser().parse_args(argv)
@@ -107,8 +112,6 @@ async def _consume(settings: Settings) -> int:
 
 
 async def _train(settings: Settings, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from recommender_service.consumer.runner import sync_once
     from recommender_service.errors import NotEnoughData, TrainingInProgress
     from recommender_service.registry import service as registry
@@ -150,11 +153,12 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
         except TrainingInProgress as exc:
             print(f"not started: {exc.message}", file=sys.stderr)
             return 0 if args.if_missing else 1
-        bar = tqdm(total=jobs.train_config(settings, options).epochs, unit="epoch", desc="")
+        from recommender_service.offline.console import StageBar
+
+        bar = StageBar()
         try:
             outcome = await jobs.execute(
-                run, sessionmaker=sessionmaker, redis=redis, settings=settings,
-                progress=lambda entry: _advance(bar, entry),
+                run, sessionmaker=sessionmaker, redis=redis, settings=settings, progress=bar,
             )  # fmt: skip
         except NotEnoughData as exc:
             print(f"version {run.version_id} not trained: {exc.message}", file=sys.stderr)
@@ -174,20 +178,9 @@ def _cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _advance(bar: Any, entry: dict[str, Any]) -> None:
-    stage = str(entry.get("stage", "train"))
-    # Model selection, then the refit on every interaction (tqdm shows the desc as "stage: ").
-    if bar.desc != f"{stage}: ":
-        epochs = entry.get("epochs")
-        bar.reset(total=epochs if isinstance(epochs, int) else None)
-        bar.set_description(stage)
-    shown = {"loss": entry.get("loss"), "val_hr@10": entry.get("val_hr@10")}
-    bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items() if isinstance(v, int | float)})
-    bar.update(1)
-
-
 def _report(outcome: Any, plot: Path) -> None:
-    from recommender_service.ml.plots import plot_training
+    from recommender_service.offline.console import candidates_table
+    from recommender_service.offline.plots import plot_training
     from shared.model_metrics import split_metrics
 
     metrics, popularity = split_metrics(outcome.metrics)
@@ -198,6 +191,8 @@ def _report(outcome: Any, plot: Path) -> None:
         beside = f"   (popularity {baseline:.4f})" if isinstance(baseline, int | float) else ""
         if isinstance(value, int | float):
             print(f"  {name:>14} {value:.4f}{beside}")
+    if isinstance(metrics.get("candidates"), dict):
+        print(candidates_table(metrics["candidates"]))
     print(f"{outcome.decision.label}: {outcome.decision.reason}")
     with contextlib.suppress(Exception):
         plot.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.events import CONSUMER_GROUP, DEFAULT_STREAM
+from shared.training import ModelName
 
 
 def _default_torch_threads() -> int:
@@ -53,7 +54,8 @@ class Settings(BaseSettings):
     bootstrap_timeout_seconds: float = Field(default=60.0, ge=0)
 
     # Model and training.
-    recommender_model: str = "neumf"
+    recommender_model: ModelName = "neumf"  # auto: the best candidate on validation
+    train_budget_seconds: float | None = Field(default=None, gt=0)  # auto: no candidate after
     # Unset: the ML package's defaults (DESIGN §4).
     train_epochs: int | None = Field(default=None, ge=1)
     train_batch_size: int | None = Field(default=None, ge=1)

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from shared.strict import IntOnly
 
-ModelName = Literal["neumf", "gmf", "mlp", "mf"]
+# A model family, or `auto`: the best candidate on a validation split, never the test items.
+ModelName = Literal["neumf", "gmf", "mlp", "mf", "ease", "ials", "auto"]
 
 
 class TrainRequest(BaseModel):

@@ -91,7 +91,10 @@ class SimilarItems(BaseModel):
 class EpochLog(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    stage: str = Field(description="select (early-stopped on validation) or refit (all data)")
+    stage: str = Field(
+        description="select (early-stopped on validation; select:<family> for each candidate "
+        "of auto) or refit (all data; refit:<family> for each part of a blend)"
+    )
     epoch: int
     loss: float | None
     metrics: dict[str, Any]

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from .config import TrainConfig
-from .models import build_model
+from .families import build_module
+from .models import item_vectors
 
-FORMAT_VERSION = 1
+# 2: any family of `families` (EASE, iALS, blend) and metrics that nest (the candidates of
+# `auto`). Version 1 artefacts (the neural models, flat float metrics) load unchanged.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 
 
 class TrainedModel:
@@ -26,7 +29,7 @@ class TrainedModel:
         config: TrainConfig,
         user_ids: np.ndarray,
         item_ids: np.ndarray,
-        metrics: dict[str, float],
+        metrics: dict[str, Any],
         history: list[dict],
         train_seconds: float,
         n_interactions: int,
@@ -63,8 +66,7 @@ class TrainedModel:
     def _unit_item_vectors(self) -> torch.Tensor:
         if self._unit_items is None:
             with torch.no_grad():
-                item_vectors = cast("Callable[[], torch.Tensor]", self.module.item_vectors)
-                v = item_vectors().detach().float()
+                v = item_vectors(self.module).detach().float()
                 self._unit_items = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return self._unit_items
 
@@ -96,7 +98,7 @@ class TrainedModel:
             "state_dict": self.module.state_dict(),
             "user_ids": torch.from_numpy(self.user_ids),
             "item_ids": torch.from_numpy(self.item_ids),
-            "metrics": {k: float(v) for k, v in self.metrics.items()},
+            "metrics": _plain(self.metrics),
             "history": self.history,
             "train_seconds": float(self.train_seconds),
             "n_interactions": int(self.n_interactions),
@@ -108,19 +110,12 @@ class TrainedModel:
     @classmethod
     def from_bytes(cls, blob: bytes) -> TrainedModel:
         payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-        if payload.get("format") != FORMAT_VERSION:
+        if payload.get("format") not in READABLE_FORMATS:
             raise ValueError(f"unsupported model artefact format {payload.get('format')!r}")
         config = TrainConfig.from_dict(payload["config"])
         user_ids = payload["user_ids"].numpy()
         item_ids = payload["item_ids"].numpy()
-        module = build_model(
-            config.model,
-            len(user_ids),
-            len(item_ids),
-            embedding_dim=config.embedding_dim,
-            mlp_layers=config.mlp_layers,
-            dropout=config.dropout,
-        )
+        module = build_module(config, len(user_ids), len(item_ids))
         module.load_state_dict(payload["state_dict"])
         return cls(
             module=module,
@@ -132,3 +127,14 @@ class TrainedModel:
             train_seconds=payload["train_seconds"],
             n_interactions=payload["n_interactions"],
         )
+
+
+def _plain(value: Any) -> Any:
+    """Metrics as built-in floats, strings, lists and dicts (what `weights_only` loads)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    return float(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,15 @@ class IndexedData:
             self.confidence[rows],
             self.timestamps[rows],
         )
+
+
+def interaction_matrix(data: IndexedData, values: np.ndarray | None = None) -> sp.csr_matrix:
+    """Users × items CSR of the pairs (1, or `values`); duplicate pairs are summed."""
+    ones = np.ones(len(data.users), np.float32) if values is None else values
+    x = sp.csr_matrix((ones, (data.users, data.items)), shape=(data.n_users, data.n_items))
+    x.sum_duplicates()
+    x.sort_indices()
+    return x
 
 
 def index_data(data: InteractionData, item_pool: np.ndarray | None = None) -> IndexedData:

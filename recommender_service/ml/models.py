@@ -6,10 +6,19 @@ learned item embeddings used for "similar items".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 import torch
 from torch import nn
 
 MODEL_NAMES = ("neumf", "gmf", "mlp", "mf")
+
+
+def item_vectors(module: nn.Module) -> torch.Tensor:
+    """The item representation of any family's module (`nn.Module` does not declare it)."""
+    method = cast("Callable[[], torch.Tensor]", module.item_vectors)
+    return method()
 
 
 def _embedding(n: int, dim: int, std: float = 0.01) -> nn.Embedding:

@@ -2,21 +2,24 @@
 
 Three stages, all with the same configuration:
 1. select: leave-one-out split (each user's latest interaction is the test item, the one before
-   it the validation item); train with early stopping on validation NDCG@K; HR@K / NDCG@K on
-   the test items with 99 sampled negatives, beside popularity on the same split.
+   it the validation item); train with early stopping on validation NDCG@K (`auto`: every
+   candidate and their fusion, the best on validation chosen, `selection.select`); HR@K /
+   NDCG@K on the test items with 99 sampled negatives, beside popularity on the same split
+   (`auto`: every candidate's too, under `metrics["candidates"]`).
 2. holdout (optional): the reference system's random 72/8/20 split; Precision@K, Recall@K,
-   coverage@K and RMSE/MSE on the 20 %, beside popularity.
-3. refit (optional): retrain on every interaction for the selected number of epochs, following
-   the same learning-rate schedule, so the served model knows each user's latest interaction.
+   coverage@K and RMSE/MSE on the 20 %, beside popularity, for the chosen recipe.
+3. refit (optional): retrain on every interaction what the selection chose, for the selected
+   number of epochs and learning-rate schedule, so the served model knows each user's latest
+   interaction.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from torch import nn
 
 from shared.model_metrics import POPULARITY_PREFIX
 
@@ -37,10 +40,11 @@ from .evaluation import (
     model_score_fn,
     popularity_probabilities,
     popularity_score_fn,
-    sigmoid,
 )
+from .families import probabilities, refit, train_family
 from .heldout import HeldOut
-from .pretrain import build_and_train
+from .selection import Selection, select, summary
+from .trainer import tagged
 
 __all__ = ["HeldOut", "TrainConfig", "fit"]
 
@@ -67,27 +71,23 @@ def fit(
     started = time.perf_counter()
     idx = index_data(data, item_pool)
     every = NegativeSampler(idx.users, idx.items, idx.n_items, config.seed)
-    module, metrics, history = _select(idx, every, config, progress, on_held_out)
+    selection, metrics = _select(idx, every, config, progress, on_held_out)
+    chosen = selection.chosen
     if config.holdout_metrics:
-        metrics.update(_holdout(idx, config))
+        metrics.update(_holdout(idx, chosen.config))
+    module = chosen.module
     if config.refit_full:
-        module = _refit(idx, config, history, int(metrics["best_epoch"]), progress)
+        module = refit(chosen.config, chosen.result, idx, progress=tagged(progress, "refit"))
     return TrainedModel(
         module=module,
-        config=config,
+        config=chosen.config,
         user_ids=idx.user_ids,
         item_ids=idx.item_ids,
         metrics=metrics,
-        history=history,
+        history=chosen.result.history,
         train_seconds=time.perf_counter() - started,
         n_interactions=len(data),
     )
-
-
-def _tagged(progress: Progress | None, stage: str) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda row: progress({**row, "stage": stage})
 
 
 def _select(
@@ -96,7 +96,7 @@ def _select(
     config: TrainConfig,
     progress: Progress | None,
     on_held_out: OnHeldOut | None = None,
-) -> tuple[nn.Module, dict[str, float], list[dict]]:
+) -> tuple[Selection, dict[str, Any]]:
     k = config.eval_k
     rest, test = leave_one_out(idx.users, idx.timestamps, config.seed)
     fit_local, val_local = leave_one_out(idx.users[rest], idx.timestamps[rest], config.seed + 1)
@@ -105,20 +105,20 @@ def _select(
     val_task = RankingTask.sample(idx.users[val_rows], idx.items[val_rows], every, negatives)
     test_task = RankingTask.sample(idx.users[test], idx.items[test], every, negatives)
     train = idx.subset(fit_rows)
-    module, result = build_and_train(
-        config,
-        train,
-        validate=lambda m: evaluate_ranking(model_score_fn(m), val_task, k),
-        progress=_tagged(progress, "select"),
-    )
-    metrics = evaluate_ranking(model_score_fn(module), test_task, k)
+    selection = select(config, train, val_task, progress=progress)
+    chosen = selection.chosen
+    metrics: dict[str, Any] = evaluate_ranking(model_score_fn(chosen.module), test_task, k)
     pop_score = popularity_score_fn(train.items, idx.n_items)
     pop = evaluate_ranking(pop_score, test_task, k)
     metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
-    metrics["best_epoch"] = float(result.best_epoch)
+    metrics["best_epoch"] = float(chosen.result.best_epoch)
+    if config.model == "auto":
+        metrics["candidates"] = summary(
+            selection, lambda c: evaluate_ranking(model_score_fn(c.module), test_task, k)
+        )
     if on_held_out is not None:
-        on_held_out(HeldOut.of(idx, test_task, model_score_fn(module), pop_score))
-    return module, metrics, result.history
+        on_held_out(HeldOut.of(idx, test_task, model_score_fn(chosen.module), pop_score))
+    return selection, metrics
 
 
 def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:
@@ -132,7 +132,7 @@ def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:
     val_task = RankingTask.sample(
         idx.users[val_rows], idx.items[val_rows], every, config.num_eval_negatives
     )
-    module, _ = build_and_train(
+    module, _ = train_family(
         config, train, validate=lambda m: evaluate_ranking(model_score_fn(m), val_task, k)
     )
     lists = {
@@ -143,7 +143,9 @@ def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:
         "k": k,
         "seed": config.seed,
     }
-    metrics = evaluate_lists(model_score_fn(module), probabilities=sigmoid, **lists)
+    metrics = evaluate_lists(
+        model_score_fn(module), probabilities=probabilities(config.model), **lists
+    )
     pop = evaluate_lists(
         popularity_score_fn(train.items, idx.n_items),
         probabilities=popularity_probabilities(train.items, idx.n_items),
@@ -151,17 +153,3 @@ def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:
     )
     metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     return metrics
-
-
-def _refit(
-    idx: IndexedData,
-    config: TrainConfig,
-    history: list[dict],
-    best: int,
-    progress: Progress | None,
-) -> nn.Module:
-    lrs = [row["lr"] for row in history[:best]]
-    module, _ = build_and_train(
-        config, idx, epochs=max(1, best), lrs=lrs, progress=_tagged(progress, "refit")
-    )
-    return module

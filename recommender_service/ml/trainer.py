@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,16 +27,38 @@ Progress = Callable[[dict], None]
 
 @dataclass
 class TrainResult:
+    """A run's per-epoch rows, the epochs (or iterations) of the state kept, and what a search
+    settled on: `tuned` hyper-parameters, and for a blend each component's own result."""
+
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_score: float = float("-inf")
     seconds: float = 0.0
+    tuned: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, TrainResult] = field(default_factory=dict)
+
+
+Fitted = tuple[nn.Module, TrainResult]  # a trained module and how it was trained
+
+
+def tagged(progress: Progress | None, stage: str) -> Progress | None:
+    """`progress` that marks each row with `stage` unless the row has one (the inner wins)."""
+    if progress is None:
+        return None
+    return lambda row: progress({"stage": stage, **row})
+
+
+def use_threads(config: TrainConfig) -> None:
+    """torch's intra-op threads for all a run computes, ALS validation and head fits included:
+    the count is process-wide, and a product summed by two threads differs in its last bits
+    from one summed by one, so a run that set it late was not the same run."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
 
 
 @contextmanager
 def torch_settings(config: TrainConfig) -> Iterator[None]:
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config)
     # Tiny Adam moments and embedding updates become denormal floats, which CPUs handle
     # up to 100x slower; flushing them to zero changes no result that matters. The flag is
     # CPU state of the calling thread: restore it, or every later float in that thread (numpy,
@@ -99,11 +122,14 @@ def train(
     progress: Progress | None = None,
     epochs: int | None = None,
     lrs: list[float] | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train in place; with `validate`, stop early and leave the model at its best epoch.
 
     `validate(model)` returns metrics; the selection score is its f"ndcg@{k}". `lrs` replays a
-    per-epoch learning rate (a refit follows the schedule its selection run found).
+    per-epoch learning rate (a refit follows the schedule its selection run found). No epoch
+    starts that would end after `deadline` (a `time.perf_counter()` value) if it lasted as
+    long as the one before: a time budget, not a quality rule.
     """
     with torch_settings(config):
         torch.manual_seed(config.seed)
@@ -173,6 +199,8 @@ def train(
                 progress(row)
             if validate is not None and stale >= config.patience:
                 break
+            if deadline is not None and time.perf_counter() + row["seconds"] > deadline:
+                break  # the next epoch, as long as this one, would end past the budget
         if validate is not None:
             model.load_state_dict(best_state)
         model.eval()

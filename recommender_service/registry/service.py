@@ -114,6 +114,7 @@ async def complete_version(
     train_seconds: float,
     data_snapshot_at: datetime,
     hyperparameters: dict[str, Any] | None = None,
+    algorithm: str | None = None,
 ) -> ModelVersion:
     version = await get_version(session=session, version_id=version_id)
     if (
@@ -121,6 +122,8 @@ async def complete_version(
     ):  # failed meanwhile: its owner was deemed dead
         raise Conflict(f"model version {version_id} is {version.status}: {version.error}")
     version.status = VersionStatus.READY.value
+    if algorithm is not None:  # what `auto` chose
+        version.algorithm = algorithm
     if hyperparameters is not None:  # the values the run settled on (e.g. its batch size)
         version.hyperparameters = hyperparameters
     version.metrics = metrics

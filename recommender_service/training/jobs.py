@@ -78,6 +78,7 @@ def train_config(settings: Settings, options: TrainOptions) -> TrainConfig:
         "threads": settings.torch_threads,
         "holdout_metrics": settings.train_holdout_metrics,
         "refit_full": settings.train_refit_full,
+        "budget_seconds": settings.train_budget_seconds,
     }
     return TrainConfig(**{k: v for k, v in chosen.items() if v is not None})
 
@@ -204,6 +205,7 @@ async def _execute(
             train_seconds=float(model.train_seconds),
             data_snapshot_at=rows.snapshot_at,
             hyperparameters=_jsonable(model.config.to_dict()),
+            algorithm=model.algorithm,  # with auto: the family it chose
         )
         current = await registry.get_active(session=session, for_update=True)
         decision = decision.confirmed(current.id if current else None)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender_service.ml import evaluate_cli
-from recommender_service.ml.datasets import detect_format, load_ml100k, load_ncf
+from recommender_service.offline import evaluate_cli
+from recommender_service.offline.datasets import detect_format, load_ml100k, load_ncf
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from recommender_service.ml.artifact import TrainedModel
 from recommender_service.ml.config import TrainConfig
-from recommender_service.ml.data import InteractionData
+from recommender_service.ml.data import IndexedData, InteractionData
+from recommender_service.ml.ials import train_ials
 from recommender_service.ml.models import GMF, MLP, MODEL_NAMES, NeuMF, build_model
 from recommender_service.ml.pipeline import fit
+from recommender_service.ml.pretrain import gmf_from_ials
 from recommender_service.ml.trainer import embedding_penalty
 
 
@@ -71,3 +74,41 @@ def test_embedding_penalty_leaves_rows_outside_the_batch_untouched() -> None:
     assert grad is not None
     assert torch.count_nonzero(grad[[0, 1, 3]]).item() == 0
     assert torch.count_nonzero(grad[2]).item() == 4
+
+
+def _pairs(n_users: int, n_items: int, seed: int) -> IndexedData:
+    rng = np.random.default_rng(seed)
+    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.3)
+    return IndexedData.dense(users, items, n_users, n_items)
+
+
+def test_a_gmf_tower_from_ials_ranks_every_pair_as_the_factors_do() -> None:
+    data = _pairs(30, 20, 0)
+    config = TrainConfig(
+        model="neumf", ials_factors=6, ials_regularization=1.0, ials_alpha=5.0, ials_iterations=5
+    )
+    ials, _ = train_ials(config, data)
+    gmf = gmf_from_ials(ials, data, config)
+    users, items = torch.arange(30).repeat_interleave(20), torch.arange(20).repeat(30)
+    with torch.no_grad():
+        dot, logit = ials(users, items), gmf(users, items)
+    scale, bias = gmf.head.weight[0, 0].item(), gmf.head.bias.item()
+    assert scale > 0 and torch.equal(gmf.head.weight, torch.full((1, 6), scale))
+    torch.testing.assert_close(logit, scale * dot + bias)
+
+
+def test_neumf_from_ials_has_the_factors_width_and_round_trips() -> None:
+    rng = np.random.default_rng(1)
+    pairs = np.unique(np.c_[rng.integers(0, 30, 500), rng.integers(0, 25, 500)], axis=0)
+    data = InteractionData.from_pairs(pairs[:, 0], pairs[:, 1], rng.integers(0, 10**6, len(pairs)))
+    config = TrainConfig(
+        model="neumf", pretrain=True, gmf_init="ials", pretrain_epochs=2, epochs=2,
+        embedding_dim=8, mlp_layers=(16, 8), ials_factors=6, ials_iterations=3,
+        batch_size=256, holdout_metrics=False,
+    )  # fmt: skip
+    model = fit(data, config)
+    assert isinstance(model.module, NeuMF) and model.module.gmf.user.weight.shape == (30, 6)
+    assert model.config.ials_regularization is not None  # searched, and kept for a refit
+    loaded = TrainedModel.from_bytes(model.to_bytes())
+    user = int(model.user_ids[0])
+    np.testing.assert_array_equal(loaded.scores_for_user(user), model.scores_for_user(user))

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from recommender_service.ml.config import TrainConfig
-from recommender_service.ml.datasets import load_ml100k
 from recommender_service.ml.evaluation import evaluate_ranking, model_score_fn, popularity_score_fn
+from recommender_service.offline.datasets import load_ml100k
 from tests.recommender.synthetic import generate
 
 pytestmark = pytest.mark.slow

@@ -59,6 +59,32 @@ async def test_train_syncs_the_stream_registers_activates_and_plots(
     assert f"version {active.id} is active; nothing to do" in out
 
 
+async def test_train_auto_prints_every_candidate_and_registers_the_chosen_family(
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await load_synthetic(sessionmaker, generate(30, 20, 600, seed=1))
+    env = {
+        **os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "SERVICE_API_KEY": SERVICE_KEY, "EVENTS_STREAM": STREAM, "DATA_DIR": str(tmp_path),
+        "BOOTSTRAP_ENABLED": "false", "TRAIN_HOLDOUT_METRICS": "false",
+        "MIN_TRAINING_INTERACTIONS": "5", "RECOMMENDER_MODEL": "auto",
+    }  # fmt: skip
+    code, out = await _cli(env, "train", "--epochs", "2", "--embedding-dim", "8")
+    assert code == 0, out
+    async with sessionmaker() as session:
+        active = await registry.get_active(session=session)
+    assert active is not None
+    candidates = active.metrics["candidates"]
+    assert {"ease", "ials", "neumf"} <= set(candidates)
+    assert [n for n, row in candidates.items() if row["chosen"]] == [active.algorithm]
+    rows = out[out.index("candidate ") :].splitlines()[1 : 1 + len(candidates)]
+    assert [line.split()[0] for line in rows] == list(candidates)
+    assert [line.split()[0] for line in rows if line.endswith("← chosen")] == [active.algorithm]
+
+
 async def test_the_service_shuts_down_without_waiting_out_the_model_poll(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -80,13 +106,13 @@ async def test_the_service_shuts_down_without_waiting_out_the_model_poll(
 def test_progress_bar_counts_epochs_of_each_stage() -> None:
     import io
 
-    from tqdm import tqdm
+    from recommender_service.offline.console import StageBar
 
-    from recommender_service.__main__ import _advance
-
-    bar = tqdm(total=5, file=io.StringIO())
+    bar = StageBar(file=io.StringIO())
     for _ in range(3):
-        _advance(bar, {"stage": "select", "epochs": 5, "loss": 0.5, "val_hr@10": 0.4})
-    assert (bar.n, bar.total) == (3, 5)
-    _advance(bar, {"stage": "refit", "epochs": 2, "loss": 0.4})
-    assert (bar.n, bar.total) == (1, 2)
+        bar({"stage": "select", "epochs": 5, "loss": 0.5, "val_hr@10": 0.4})
+    assert (bar.bar.n, bar.bar.total) == (3, 5)
+    bar({"stage": "refit", "epochs": 2, "loss": 0.4})
+    assert (bar.bar.n, bar.bar.total, bar.bar.desc) == (1, 2, "refit: ")
+    bar({"stage": "select:ease", "epoch": 1, "loss": None, "val_ndcg@10": 0.3})
+    assert (bar.bar.n, bar.bar.total, bar.bar.desc) == (1, None, "select:ease: ")

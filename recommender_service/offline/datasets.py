@@ -6,9 +6,10 @@
 - `ml-100k/` (GroupLens `u.data`): every rating is an implicit positive; each user's latest
   rating (by timestamp) is the test item, with 99 negatives drawn with the seed among the items
   the user never rated.
-In both, the validation item for early stopping is held out of the training pairs the same way
-(the latest remaining one; at random where timestamps are placeholders), so the test items are
-never looked at before the final evaluation.
+In both, the validation item for early stopping and model selection is held out of the training
+pairs the same way (the latest remaining one; at random where timestamps are placeholders), and
+its negatives are drawn among the items the user has no training pair with: nothing about the
+test items (not even which they are) reaches the validation task.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import NegativeSampler, leave_one_out
-from .evaluation import RankingTask
+from recommender_service.ml.data import NegativeSampler, leave_one_out
+from recommender_service.ml.evaluation import RankingTask
 
 NCF_TEST = "ml-1m.test.rating"
 NCF_NEGATIVES = "ml-1m.test.negative"
@@ -104,10 +105,8 @@ def load_ncf(path: Path, seed: int = 42) -> BenchmarkData:
     n_users = int(max(train[:, 0].max(), t_users.max())) + 1
     n_items = int(max(train[:, 1].max(), t_items.max(), negatives.max())) + 1
     users, items = train[:, 0], train[:, 1]
-    every = NegativeSampler(
-        np.concatenate([users, t_users]), np.concatenate([items, t_items]), n_items, seed
-    )
-    fit_users, fit_items, validation = _validation_split(users, items, train[:, 3], every, seed)
+    seen = NegativeSampler(users, items, n_items, seed)
+    fit_users, fit_items, validation = _validation_split(users, items, train[:, 3], seen, seed)
     test = RankingTask(t_users, np.concatenate([t_items[:, None], negatives], axis=1))
     return BenchmarkData(
         "ncf-ml-1m",
@@ -131,8 +130,9 @@ def load_ml100k(path: Path, seed: int = 42, num_negatives: int = 99) -> Benchmar
     every = NegativeSampler(users, items, len(item_ids), seed)
     rest, held = leave_one_out(users, times, seed)
     test = RankingTask.sample(users[held], items[held], every, num_negatives)
+    seen = NegativeSampler(users[rest], items[rest], len(item_ids), seed + 1)
     fit_users, fit_items, validation = _validation_split(
-        users[rest], items[rest], times[rest], every, seed + 1
+        users[rest], items[rest], times[rest], seen, seed + 1
     )
     return BenchmarkData(
         "ml-100k",
