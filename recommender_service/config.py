@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     fallback_cache_ttl_seconds: int = Field(default=60, ge=1)
     model_poll_seconds: float = Field(default=5.0, gt=0)
     popularity_half_life_days: float = Field(default=30.0, gt=0)
+    # In-process memory per replica (serving.cache, .history, .items): answers in front of
+    # Redis, users' histories, and how often the item table (with popularity) is re-read.
+    memory_cache_entries: int = Field(default=10_000, ge=0)
+    history_cache_users: int = Field(default=10_000, ge=0)
+    item_table_refresh_seconds: float = Field(default=60.0, gt=0)
+    recommender_workers: int = Field(default=1, ge=1)
 
 
 @lru_cache

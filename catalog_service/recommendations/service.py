@@ -23,7 +23,6 @@ from catalog_service.epreuves.service import POPULARITY, active_epreuves
 from catalog_service.interactions.models import Interaction
 from catalog_service.recommendations.client import (
     ItemUnknown,
-    RecommendedItem,
     RecommenderClient,
     RecommenderUnavailable,
 )
@@ -33,6 +32,7 @@ from catalog_service.recommendations.schemas import (
     RecommendedEpreuve,
 )
 from catalog_service.users.models import User
+from shared.recommendations import RecommendedItem
 
 logger = logging.getLogger(__name__)
 

@@ -1,16 +1,20 @@
-"""GET /v1/users/{user_id}/recommendations and GET /v1/items/{item_id}/similar."""
+"""GET /v1/users/{user_id}/recommendations and GET /v1/items/{item_id}/similar.
+
+The answers are bytes serialised once by `serving.service` (and served as cached, as they are):
+the declared response models document them, nothing re-validates them.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
-from recommender_service.api.dependencies import ServingDep, SessionDep
-from recommender_service.api.schemas import Recommendations, SimilarItems
+from recommender_service.api.dependencies import ServingDep
 from recommender_service.serving import service
 from recommender_service.serving.items import ItemFilters
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.recommendations import Recommendations, SimilarItems
 
 router = APIRouter(tags=["recommendations"])
 
@@ -19,15 +23,19 @@ Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or wrong X-Service-Key"}}
 
 
+class JSONBytes(Response):
+    media_type = "application/json"
+
+
 @router.get(
     "/users/{user_id}/recommendations",
     response_model=Recommendations,
+    response_class=JSONBytes,
     responses={**_ERRORS, 422: {"description": "Invalid parameter"}},
     summary="Personalised top-K épreuves for a user",
 )
 async def recommendations(
     user_id: Id,
-    session: SessionDep,
     serving: ServingDep,
     k: K = 10,
     exclude_seen: Annotated[bool, Query(description="Leave out items the user has used")] = True,
@@ -35,7 +43,7 @@ async def recommendations(
     filiere: Filiere | None = None,
     type: EpreuveType | None = None,
     matiere: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-) -> Recommendations:
+) -> JSONBytes:
     """Unknown users get popularity within their niveau/filière; users the model has not seen
     but who interacted since get items similar to those; `fallback` says which path answered."""
     filters = ItemFilters(
@@ -45,24 +53,19 @@ async def recommendations(
         matiere=matiere,
     )
     body = await service.recommendations(
-        session=session,
-        serving=serving,
-        user_id=user_id,
-        k=k,
-        exclude_seen=exclude_seen,
-        filters=filters,
+        serving=serving, user_id=user_id, k=k, exclude_seen=exclude_seen, filters=filters
     )
-    return Recommendations.model_validate(body)
+    return JSONBytes(body)
 
 
 @router.get(
     "/items/{item_id}/similar",
     response_model=SimilarItems,
+    response_class=JSONBytes,
     responses={**_ERRORS, 404: {"description": "Unknown item"}, 422: {"description": "Invalid"}},
     summary="Épreuves similar to an épreuve",
 )
-async def similar(item_id: Id, session: SessionDep, serving: ServingDep, k: K = 10) -> SimilarItems:
+async def similar(item_id: Id, serving: ServingDep, k: K = 10) -> JSONBytes:
     """Cosine similarity of the learned item embeddings; content-based neighbours (same
     matière, filière, niveau) for an item the model does not know yet."""
-    body = await service.similar_items(session=session, serving=serving, item_id=item_id, k=k)
-    return SimilarItems.model_validate(body)
+    return JSONBytes(await service.similar_items(serving=serving, item_id=item_id, k=k))

@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.registry import service as registry
+from recommender_service.serving.neighbours import Neighbours
+from shared.freshness import ACTIVE_CHANNEL
 
 if TYPE_CHECKING:
     from recommender_service.ml.artifact import TrainedModel
@@ -39,6 +41,7 @@ class ActiveModel:
     data_snapshot_at: datetime | None
     model: TrainedModel
     known_items: frozenset[int]
+    neighbours: Neighbours
 
 
 class ModelHolder:
@@ -54,16 +57,15 @@ class ModelHolder:
 
     async def refresh(self, sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
         """Loads the active version from the registry if it is not the one held; True if swapped."""
-        from recommender_service.ml.artifact import TrainedModel
-
         async with sessionmaker() as session:
             version = await registry.get_active(session=session)
             if version is None or version.id in (self.version_id, self.unloadable):
                 return False
             blob = await registry.load_artifact(session=session, version_id=version.id)
         try:
-            # Unpickling tensors takes a while for big models: off the event loop.
-            model = await asyncio.to_thread(TrainedModel.from_bytes, blob)
+            # Unpickling tensors and the neighbour table take a while for big models: off the
+            # event loop.
+            model, neighbours = await asyncio.to_thread(_load, blob)
         except Exception as exc:
             self.unloadable = version.id
             log.error(
@@ -78,6 +80,7 @@ class ModelHolder:
             data_snapshot_at=version.data_snapshot_at,
             model=model,
             known_items=frozenset(int(i) for i in model.item_ids),
+            neighbours=neighbours,
         )
         self.swaps += 1
         ACTIVE_VERSION.set(version.id)
@@ -97,7 +100,7 @@ class ModelHolder:
         while not stop.is_set():
             pubsub = redis.pubsub()
             try:
-                await pubsub.subscribe(registry.ACTIVE_CHANNEL)
+                await pubsub.subscribe(ACTIVE_CHANNEL)
                 while not stop.is_set():
                     if not await _message_or_stop(pubsub, stop, poll_seconds):
                         return
@@ -113,6 +116,13 @@ class ModelHolder:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+def _load(blob: bytes) -> tuple[TrainedModel, Neighbours]:
+    from recommender_service.ml.artifact import TrainedModel
+
+    model = TrainedModel.from_bytes(blob)
+    return model, Neighbours.build(model)
 
 
 async def _message_or_stop(pubsub: PubSub, stop: asyncio.Event, seconds: float) -> bool:

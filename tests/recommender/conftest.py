@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recommender_service.config import Settings
 from recommender_service.main import create_app
 from recommender_service.readmodel.service import apply_payload
+from recommender_service.serving.cache import forget
 from shared.database import make_engine, make_sessionmaker
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 from shared.events import EpreuveUpserted, Event, InteractionCreated, Payload, UserUpserted
@@ -102,16 +103,21 @@ async def publish(redis: aioredis.Redis, payload: Payload, *, stream: str = STRE
 
 
 class ReadModel:
-    """Writes read-model rows as the consumer would (through `apply_payload`)."""
+    """Writes read-model rows as the consumer would: `apply_payload`, then the change retires
+    what it makes stale (`cache.forget`)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.redis = redis
         self._ids = itertools.count(10**7)  # clear of the synthetic set's ids
         self.now = datetime.now(UTC)
 
     async def _apply(self, payload: Payload) -> None:
         async with self.sessionmaker() as session, session.begin():
-            await apply_payload(session, payload, at=self.now)
+            change = await apply_payload(session, payload, at=self.now)
+        await forget(self.redis, change)
 
     async def user(self, user_id: int, niveau: str = "L2", filiere: str = "MATH") -> None:
         await self._apply(UserUpserted(id=user_id, niveau=Niveau(niveau), filiere=Filiere(filiere)))
@@ -154,8 +160,8 @@ class ReadModel:
 
 
 @pytest.fixture
-def read_model(sessionmaker: async_sessionmaker[AsyncSession]) -> ReadModel:
-    return ReadModel(sessionmaker)
+def read_model(sessionmaker: async_sessionmaker[AsyncSession], redis: aioredis.Redis) -> ReadModel:
+    return ReadModel(sessionmaker, redis)
 
 
 async def load_synthetic(

@@ -11,11 +11,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.main import create_app
 from recommender_service.ml.pipeline import TrainConfig, fit
-from recommender_service.readmodel.service import apply_payload
 from recommender_service.registry import service as registry
 from shared.enums import InteractionKind
 from shared.events import EpreuveDeleted, InteractionCreated
@@ -175,20 +175,6 @@ async def test_filters_hold(
     assert {i["type"] for i in body["items"]} == {item_type}
 
 
-async def test_deactivated_items_are_never_recommended(
-    client: httpx.AsyncClient,
-    served: int,
-    synthetic: SyntheticData,
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> None:
-    user_id = int(synthetic.user_ids[0])
-    first = (await _recommend(client, user_id, k=1))["items"][0]["item_id"]
-    async with sessionmaker() as session, session.begin():
-        await apply_payload(session, EpreuveDeleted(id=first), at=datetime.now(UTC))
-    body = await _recommend(client, user_id, k=100, exclude_seen=False)
-    assert first not in {i["item_id"] for i in body["items"]}
-
-
 async def test_the_second_call_is_served_from_the_cache(
     client: httpx.AsyncClient, served: int, synthetic: SyntheticData
 ) -> None:
@@ -198,7 +184,7 @@ async def test_the_second_call_is_served_from_the_cache(
     assert (first["cached"], second["cached"]) == (False, True)
     assert second["items"] == first["items"]
     stats = (await client.get("/v1/stats")).json()
-    assert stats["cache"] == {"hits": 1, "misses": 1}
+    assert stats["cache"] == {"hits": 1, "memory_hits": 1, "misses": 1}
     assert (await _recommend(client, user_id, k=6))["cached"] is False  # other parameters
 
 
@@ -210,6 +196,32 @@ async def consuming_client(
     app = create_app(make_settings(database_url, redis_url, tmp_path, consumer_enabled=True))
     async with service_client(app, lifespan=True) as c:
         yield c
+
+
+async def test_an_item_deleted_through_the_stream_leaves_the_same_cached_request(
+    consuming_client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    synthetic: SyntheticData,
+    model_blob: bytes,
+) -> None:
+    await load_synthetic(sessionmaker, synthetic)
+    await wait_for_version(consuming_client, await install(sessionmaker, redis, model_blob))
+    user_id = int(synthetic.user_ids[0])
+    params = {"k": 100, "exclude_seen": False}
+    before = await _recommend(consuming_client, user_id, **params)
+    assert (await _recommend(consuming_client, user_id, **params))["cached"] is True
+    first = before["items"][0]["item_id"]
+    await publish(redis, EpreuveDeleted(id=first))
+    for _ in range(200):
+        after = await _recommend(consuming_client, user_id, **params)
+        if not after["cached"]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the cached answer outlived the deletion")
+    ids = [i["item_id"] for i in after["items"]]
+    assert ids == [i["item_id"] for i in before["items"] if i["item_id"] != first]
 
 
 async def test_an_interaction_event_invalidates_that_users_cache(
@@ -333,10 +345,33 @@ async def test_an_item_unknown_everywhere_is_a_404(client: httpx.AsyncClient) ->
     assert response.json()["code"] == "not_found"
 
 
-async def test_health_readiness_and_metrics_answer(client: httpx.AsyncClient) -> None:
+async def _samples(client: httpx.AsyncClient, name: str) -> dict[str, float]:
+    """The samples of one metric family in `/metrics`, by their labels."""
+    text = (await client.get("/metrics")).text
+    return {
+        ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+async def test_health_readiness_and_metrics_count_each_lookup(
+    client: httpx.AsyncClient, read_model: ReadModel
+) -> None:
     assert (await client.get("/readyz")).json()["status"] == "ready"
-    metrics = await client.get("/metrics")
-    assert "recommender_cache_lookups_total" in metrics.text
+    await read_model.user(1)
+    await read_model.item(10)
+    name = "recommender_cache_lookups_total"
+    before = await _samples(client, name)
+    await _recommend(client, 1)
+    after_miss = await _samples(client, name)
+    await _recommend(client, 1)
+    after_hit = await _samples(client, name)
+    delta = {k: after_miss[k] - before.get(k, 0.0) for k in after_miss}
+    assert delta == {"result=memory": 0.0, "result=redis": 0.0, "result=miss": 1.0}
+    delta = {k: after_hit[k] - after_miss[k] for k in after_hit}
+    assert delta == {"result=memory": 1.0, "result=redis": 0.0, "result=miss": 0.0}
 
 
 async def test_recommendations_are_served_while_redis_is_down(
