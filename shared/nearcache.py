@@ -49,6 +49,7 @@ class NearCache:
         self.max_entries = max_entries
         self.live = False
         self._live = asyncio.Event()
+        self.subscriptions = 0  # how many times it came (back) up
         self.hits = 0
         self._entries: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
         self._keys: dict[str, set[str]] = {}
@@ -166,6 +167,7 @@ class NearCache:
                 if confirmed == channels:  # from here on, no notice can be missed
                     self.clear()
                     self.live = True
+                    self.subscriptions += 1
                     self._live.set()
             elif kind == "message":
                 self.notice(_text(message["channel"]), _text(message["data"]))
