@@ -1,14 +1,15 @@
 """GET /v1/users/{user_id}/recommendations and GET /v1/items/{item_id}/similar.
 
 The answers are bytes serialised once by `serving.service` (and served as cached, as they are):
-the declared response models document them, nothing re-validates them.
+the declared response models document them, nothing re-validates them. A request repeated
+exactly is answered before it reaches these routes (`api.memory_hits`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from recommender_service.api.dependencies import ServingDep
 from recommender_service.serving import service
@@ -35,6 +36,7 @@ class JSONBytes(Response):
     summary="Personalised top-K épreuves for a user",
 )
 async def recommendations(
+    request: Request,
     user_id: Id,
     serving: ServingDep,
     k: K = 10,
@@ -53,7 +55,12 @@ async def recommendations(
         matiere=matiere,
     )
     body = await service.recommendations(
-        serving=serving, user_id=user_id, k=k, exclude_seen=exclude_seen, filters=filters
+        serving=serving,
+        user_id=user_id,
+        k=k,
+        exclude_seen=exclude_seen,
+        filters=filters,
+        raw_query=_raw_query(request),
     )
     return JSONBytes(body)
 
@@ -65,7 +72,15 @@ async def recommendations(
     responses={**_ERRORS, 404: {"description": "Unknown item"}, 422: {"description": "Invalid"}},
     summary="Épreuves similar to an épreuve",
 )
-async def similar(item_id: Id, serving: ServingDep, k: K = 10) -> JSONBytes:
+async def similar(request: Request, item_id: Id, serving: ServingDep, k: K = 10) -> JSONBytes:
     """Cosine similarity of the learned item embeddings; content-based neighbours (same
     matière, filière, niveau) for an item the model does not know yet."""
-    return JSONBytes(await service.similar_items(serving=serving, item_id=item_id, k=k))
+    body = await service.similar_items(
+        serving=serving, item_id=item_id, k=k, raw_query=_raw_query(request)
+    )
+    return JSONBytes(body)
+
+
+def _raw_query(request: Request) -> str:
+    # What `api.memory_hits` matches a repeated request by.
+    return str(request.scope["query_string"].decode("latin-1"))

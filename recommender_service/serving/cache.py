@@ -72,6 +72,7 @@ class Found:
     label: str  # how the answer was made ("model" or a fallback), for the counters
     stamp: Stamp
     mark: int  # the memory layer's position before the lookup
+    expires_at: float = 0.0
 
 
 def as_hit(body: bytes) -> bytes:
@@ -103,15 +104,31 @@ class ResultCache:
     def item_scope(item_id: int) -> str:
         return f"i:{item_id}"
 
-    async def lookup(self, scope: str, field: str, *, token_key: str) -> Found:
-        """Memory, else Redis. Redis down is a miss, not an error: every answer is computed."""
+    def remembered(self, scope: str, alias: str) -> tuple[str, bytes] | None:
+        """(label, body) kept in memory under `alias`: a repeated request, answered before any
+        routing or validation (`api.memory_hits`)."""
+        remembered = self.memory.get(scope, alias)
+        if remembered is None:
+            return None
+        self.hits += 1
+        _MEMORY_HIT.inc()
+        return remembered[0], remembered[1]
+
+    async def lookup(
+        self, scope: str, field: str, *, token_key: str, alias: str | None = None
+    ) -> Found:
+        """Memory, else Redis. Redis down is a miss, not an error: every answer is computed.
+
+        `alias`: the raw request the answer is also remembered under (see `remembered`)."""
         mark = self.memory.mark()
         remembered = self.memory.get(scope, field)
         if remembered is not None:
             self.hits += 1
             _MEMORY_HIT.inc()
-            label, body = remembered
-            return Found(body, label, Stamp(UNAVAILABLE), mark)
+            label, body, expires = remembered
+            found = Found(body, label, Stamp(UNAVAILABLE), mark, expires)
+            self._remember(scope, (alias,), found)
+            return found
         try:
             gen, token, raw = await self._get(
                 keys=[ITEMS_GENERATION_KEY, token_key, f"{PREFIX}:{scope}"], args=[field, ABSENT]
@@ -124,12 +141,17 @@ class ResultCache:
             if float(expires) > time.time():
                 self.hits += 1
                 _REDIS_HIT.inc()
-                hit = as_hit(body)
-                self.memory.put(
-                    scope, field, (label.decode(), hit), mark=mark, expires_at=float(expires)
-                )
-                return Found(hit, label.decode(), stamp, mark)
+                found = Found(as_hit(body), label.decode(), stamp, mark, float(expires))
+                self._remember(scope, (field, alias), found)
+                return found
         return self._missed(stamp, mark)
+
+    def _remember(self, scope: str, keys: tuple[str | None, ...], found: Found) -> None:
+        assert found.body is not None
+        value = (found.label, found.body, found.expires_at)
+        for key in keys:
+            if key is not None:
+                self.memory.put(scope, key, value, mark=found.mark, expires_at=found.expires_at)
 
     def _missed(self, stamp: Stamp, mark: int) -> Found:
         self.misses += 1
@@ -137,14 +159,22 @@ class ResultCache:
         return Found(None, "", stamp, mark)
 
     async def store(
-        self, found: Found, scope: str, field: str, body: bytes, *, label: str, ttl_seconds: int
+        self,
+        found: Found,
+        scope: str,
+        field: str,
+        body: bytes,
+        *,
+        label: str,
+        ttl_seconds: int,
+        alias: str | None = None,
     ) -> None:
         """Keeps `body` (a miss's answer, `MISS_HEAD` first) under the stamp it was computed for."""
         if not found.stamp.known:
             return
-        ttl = min(ttl_seconds, self.ttl_seconds)
-        expires = time.time() + ttl
-        self.memory.put(scope, field, (label, as_hit(body)), mark=found.mark, expires_at=expires)
+        expires = time.time() + min(ttl_seconds, self.ttl_seconds)
+        hit = Found(as_hit(body), label, found.stamp, found.mark, expires)
+        self._remember(scope, (field, alias), hit)
         stamp = found.stamp
         entry = b"%.3f|%s|%s" % (expires, label.encode(), body)
         async with self.redis.pipeline(transaction=True) as pipe:

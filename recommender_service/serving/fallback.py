@@ -66,8 +66,8 @@ def content_neighbours(table: ItemTable, *, row: int, k: int) -> list[Scored]:
     )
     mask = table.active & (similarity > 0)
     mask[row] = False
-    _title, matiere, filiere, niveau, *_ = table.cards[row]
-    label = f"{matiere}, {niveau} {filiere}"
+    card = table.cards[row]
+    label = f"{card['matiere']}, {card['niveau']} {card['filiere']}"
     return [
         Scored(int(table.ids[r]), float(similarity[r]), f"same subject area as {label}")
         for r in _best(table, mask, similarity, k)

@@ -1,6 +1,7 @@
 """The active model of this replica, swapped atomically when another version becomes active.
 
-The swap is one reference assignment: a request that already took `holder.current` finishes on
+Each version comes with its neighbour table and a memory of the scores it gave lately. The swap
+is one reference assignment: a request that already took `holder.current` finishes on
 the old model, the next one gets the new; no request fails and no lock is needed. An artefact
 that cannot be loaded is not swapped in: the replica goes on serving the model it holds (or the
 fallbacks), and does not retry that version on every poll.
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import redis.asyncio as aioredis
 from prometheus_client import Gauge
 from redis.asyncio.client import PubSub
@@ -33,6 +36,27 @@ log = logging.getLogger(__name__)
 ACTIVE_VERSION = Gauge("recommender_active_model_version", "Model version this replica serves")
 
 
+class UserScores:
+    """A version's scores of the users it served lately: they depend on (version, user) only,
+    so another request of the same user (other parameters, a new interaction) reuses them.
+    Bounded by the number of floats held."""
+
+    def __init__(self, model: TrainedModel, *, max_floats: int = 2_000_000) -> None:
+        self.model = model
+        self.max_users = max(1, max_floats // max(len(model.item_ids), 1))
+        self._scores: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    def get(self, user_id: int) -> np.ndarray | None:
+        if user_id in self._scores:
+            self._scores.move_to_end(user_id)
+            return self._scores[user_id]
+        scores = self.model.scores_for_user(user_id)
+        self._scores[user_id] = scores
+        if len(self._scores) > self.max_users:
+            self._scores.popitem(last=False)
+        return scores
+
+
 @dataclass(frozen=True)
 class ActiveModel:
     version_id: int
@@ -42,6 +66,7 @@ class ActiveModel:
     model: TrainedModel
     known_items: frozenset[int]
     neighbours: Neighbours
+    scores: UserScores
 
 
 class ModelHolder:
@@ -81,6 +106,7 @@ class ModelHolder:
             model=model,
             known_items=frozenset(int(i) for i in model.item_ids),
             neighbours=neighbours,
+            scores=UserScores(model),
         )
         self.swaps += 1
         ACTIVE_VERSION.set(version.id)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _MASKS_KEPT = 256  # filter combinations remembered per table
 CARD_FIELDS = ("title", "matiere", "filiere", "niveau", "type", "annee")
+_NO_CARD: dict[str, Any] = dict.fromkeys(CARD_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,10 @@ class ItemTable:
         self.filiere = np.array([r.filiere for r in rows], dtype=str)
         self.type = np.array([r.type for r in rows], dtype=str)
         self.matiere = np.array([r.matiere.lower() for r in rows], dtype=str)
-        # (title, matiere, filiere, niveau, type, annee), as shown in every answer.
-        self.cards = [(r.title, r.matiere, r.filiere, r.niveau, r.type, r.annee) for r in rows]
+        # As shown in every answer (read-only: callers merge them into new dicts).
+        self.cards = [{field: getattr(r, field) for field in CARD_FIELDS} for r in rows]
         self.popularity = np.array([popularity.get(int(i), 0.0) for i in self.ids])
+        self._rows = {int(item_id): row for row, item_id in enumerate(self.ids)}
         self.generation = generation
         self.started = started  # when its SQL was read (monotonic)
         self._masks: dict[ItemFilters, np.ndarray] = {}
@@ -67,8 +69,7 @@ class ItemTable:
         return np.where(found, pos, -1)
 
     def row(self, item_id: int) -> int | None:
-        row = int(self.rows_of(np.array([item_id], dtype=np.int64))[0])
-        return None if row < 0 else row
+        return self._rows.get(item_id)
 
     def eligible(self, filters: ItemFilters) -> np.ndarray:
         """Per row: active and passing the filters."""
@@ -101,9 +102,8 @@ class ItemTable:
         return rows
 
     def card(self, item_id: int) -> dict[str, Any]:
-        row = self.row(item_id)
-        values = self.cards[row] if row is not None else (None,) * len(CARD_FIELDS)
-        return dict(zip(CARD_FIELDS, values, strict=True))
+        row = self._rows.get(item_id)
+        return self.cards[row] if row is not None else _NO_CARD
 
 
 class ItemStore:

@@ -64,7 +64,7 @@ def recommend(
     seen = activity.seen if exclude_seen else np.zeros(0, dtype=np.int64)
     if active is not None:
         known = [h for h in activity.recent if h.item_id in active.known_items]
-        scores = active.model.scores_for_user(user_id)
+        scores = active.scores.get(user_id)
         if scores is not None:
             return _personalised(active, table, scores, k, seen, filters, known)
         if known:

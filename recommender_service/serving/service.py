@@ -51,6 +51,23 @@ class Serving:
     served: Tally[str] = field(default_factory=Tally)
 
 
+def query_key(active: ActiveModel | None, raw_query: str) -> str:
+    """The memory key of a request's exact query string (for `remembered`)."""
+    return f"q|v{_version(active)}|{raw_query}"
+
+
+def remembered(serving: Serving, endpoint: str, scope: str, raw_query: str) -> bytes | None:
+    """The answer to a request repeated exactly (same path, same query string), if this process
+    still holds it; counted and timed like any other answer."""
+    started = time.perf_counter()
+    found = serving.cache.remembered(scope, query_key(serving.holder.current, raw_query))
+    if found is None:
+        return None
+    serving.served[f"{endpoint}:{found[0]}"] += 1
+    _TIMERS[endpoint, True].observe(time.perf_counter() - started)
+    return found[1]
+
+
 async def recommendations(
     *,
     serving: Serving,
@@ -58,12 +75,14 @@ async def recommendations(
     k: int,
     exclude_seen: bool,
     filters: ItemFilters,
+    raw_query: str | None = None,
 ) -> bytes:
     started = time.perf_counter()
     active = serving.holder.current
     scope = serving.cache.user_scope(user_id)
     key = f"v{_version(active)}|k{k}|x{int(exclude_seen)}|{filters.cache_key()}"
-    found = await serving.cache.lookup(scope, key, token_key=user_token_key(user_id))
+    alias = query_key(active, raw_query) if raw_query is not None else None
+    found = await serving.cache.lookup(scope, key, token_key=user_token_key(user_id), alias=alias)
     hit = found.body is not None
     if not hit:
         table = await serving.items.current(found.stamp.generation)
@@ -72,21 +91,26 @@ async def recommendations(
             active=active, table=table, activity=activity, user_id=user_id, k=k,
             exclude_seen=exclude_seen, filters=filters,
         )  # fmt: skip
-        found = await _store(serving, found, scope, key, {"user_id": user_id}, ranked, table)
+        head = {"user_id": user_id}
+        found = await _store(serving, found, scope, key, alias, head, ranked, table)
     return _served(serving, "recommendations", found, hit, started)
 
 
-async def similar_items(*, serving: Serving, item_id: int, k: int) -> bytes:
+async def similar_items(
+    *, serving: Serving, item_id: int, k: int, raw_query: str | None = None
+) -> bytes:
     started = time.perf_counter()
     active = serving.holder.current
     scope = serving.cache.item_scope(item_id)
     key = f"v{_version(active)}|k{k}"
-    found = await serving.cache.lookup(scope, key, token_key=item_token_key(item_id))
+    alias = query_key(active, raw_query) if raw_query is not None else None
+    found = await serving.cache.lookup(scope, key, token_key=item_token_key(item_id), alias=alias)
     hit = found.body is not None
     if not hit:
         table = await serving.items.current(found.stamp.generation)
         ranked = similar(active=active, table=table, item_id=item_id, k=k)
-        found = await _store(serving, found, scope, key, {"item_id": item_id}, ranked, table)
+        head = {"item_id": item_id}
+        found = await _store(serving, found, scope, key, alias, head, ranked, table)
     return _served(serving, "similar", found, hit, started)
 
 
@@ -100,6 +124,7 @@ async def _store(
     found: Found,
     scope: str,
     key: str,
+    alias: str | None,
     head: dict[str, Any],
     ranked: Ranked,
     table: ItemTable,
@@ -107,7 +132,7 @@ async def _store(
     body = to_json({"cached": False, **head, **_body(ranked, table)})
     label = ranked.fallback.value if ranked.fallback else "model"
     await serving.cache.store(
-        found, scope, key, body, label=label, ttl_seconds=_ttl(serving, ranked)
+        found, scope, key, body, label=label, ttl_seconds=_ttl(serving, ranked), alias=alias
     )
     return Found(body, label, found.stamp, found.mark)
 
