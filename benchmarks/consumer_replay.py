@@ -135,10 +135,10 @@ def main() -> None:
 
     with (
         tempfile.TemporaryDirectory(prefix="bench-replay-") as scratch,
-        servers(Path(scratch), keep=False, database="postgres") as env,
+        servers(Path(scratch), keep=False, database="postgres") as started,
     ):
-        database_url = env.get("DATABASE_URL") or os.environ["DATABASE_URL"]
-        redis_url = env.get("REDIS_URL") or os.environ["REDIS_URL"]
+        database_url = started.env.get("DATABASE_URL") or os.environ["DATABASE_URL"]
+        redis_url = started.env.get("REDIS_URL") or os.environ["REDIS_URL"]
         upgrade("recommender", database_url)
         asyncio.run(run(database_url, redis_url, args.events, args.batches))
 

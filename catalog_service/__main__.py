@@ -1,4 +1,4 @@
-"""Command line: python -m catalog_service serve | migrate | create-user | seed."""
+"""Command line: python -m catalog_service serve | migrate | create-user | seed | outbox-backlog."""
 
 import argparse
 import asyncio
@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["seed"]:  # its options belong to the seed command itself
         return _seed(argv[1:])
+    if argv[:1] == ["outbox-backlog"]:
+        from catalog_service.outbox.cli import main as backlog_main
+
+        return backlog_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m catalog_service")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
@@ -93,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("migrate", help="upgrade the catalog schema to head")
     commands.add_parser("seed", help="load demo data (options: see `seed --help`)")
+    commands.add_parser(
+        "outbox-backlog", help="events not yet on the stream (options: `outbox-backlog --help`)"
+    )
     create = commands.add_parser("create-user", help="create an account of any role")
     create.add_argument("--email", required=True)
     create.add_argument("--password", required=True)

@@ -2,10 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.events import DEFAULT_STREAM
 
@@ -44,15 +44,31 @@ class Settings(BaseSettings):
     # Attempts per client IP and username on /v1/auth/token and /v1/auth/register per window.
     auth_rate_limit: int = Field(default=10, ge=1)
     auth_rate_window_s: int = Field(default=60, ge=1)
+    # The admin console's signed session cookie: its own key, or one derived from JWT_SECRET.
+    session_secret: SecretStr | None = None
+    admin_session_hours: int = Field(default=8, ge=1)
 
     # Uploaded PDFs.
     upload_dir: Path | None = None
     max_upload_mb: int = Field(default=20, ge=1)
 
+    # Browser frontends on other origins: `https://app.example,https://admin.example`. Unset:
+    # no CORS header at all. `*` is refused: credentials (the bearer token) are allowed.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Events.
     events_stream: str = DEFAULT_STREAM
     outbox_relay_enabled: bool = True
     outbox_poll_interval: float = Field(default=1.0, gt=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [origin.strip() for origin in value.split(",") if origin.strip()]
+        if isinstance(value, list) and "*" in value:
+            raise ValueError("CORS_ORIGINS must name origins, not '*' (credentials are allowed)")
+        return value
 
     @property
     def uploads_path(self) -> Path:

@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.http_errors import error_responses
+
 REQUESTS = Counter("catalog_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "catalog_http_request_duration_seconds",
@@ -36,7 +38,7 @@ async def _check_redis(request: Request) -> None:
     await request.app.state.redis.ping()
 
 
-@router.get("/readyz", name="readyz")
+@router.get("/readyz", name="readyz", responses=error_responses(503))
 async def readyz(request: Request) -> JSONResponse:
     """200 when PostgreSQL and Redis answer within 2 s each, else 503 naming the failing one."""
     checks: dict[str, str] = {}

@@ -12,8 +12,10 @@ from datetime import timedelta
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from catalog_service import health
+from catalog_service.admin.console import install as install_console
 from catalog_service.admin_recommender.router import router as admin_recommender_router
 from catalog_service.auth.router import router as auth_router
 from catalog_service.auth.tokens import TokenSigner
@@ -30,6 +32,7 @@ from catalog_service.stats.router import router as stats_router
 from catalog_service.upload_limit import BodySizeLimitMiddleware
 from catalog_service.users import service as users_service
 from catalog_service.users.router import router as users_router
+from shared import api_docs
 from shared.database import make_engine, make_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -97,12 +100,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Exam papers, users, interactions and recommendations.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.token_signer = _signer(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     health.install(app)
+    if settings.cors_origins:
+        # Outermost: preflights and error answers (413, 500) carry the headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     # First: routes are matched in order, and POST /v1/interactions is the hot path.
     app.include_router(interactions_router)
     app.include_router(auth_router)
@@ -114,4 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommendations_router)
     app.include_router(stats_router)
     app.include_router(admin_recommender_router)
+    api_docs.install(app)
+    install_console(app)
     return app

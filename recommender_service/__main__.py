@@ -188,7 +188,7 @@ def _advance(bar: Any, entry: dict[str, Any]) -> None:
 
 def _report(outcome: Any, plot: Path) -> None:
     from recommender_service.ml.plots import plot_training
-    from recommender_service.registry.status import split_metrics
+    from shared.model_metrics import split_metrics
 
     metrics, popularity = split_metrics(outcome.metrics)
     print(f"version {outcome.version_id}: trained in {outcome.train_seconds:.1f}s")

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from recommender_service.errors import error_body
+from recommender_service.errors import error_response
+from shared.http_errors import error_responses
 
 router = APIRouter(tags=["health"])
 
@@ -22,7 +23,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="PostgreSQL and Redis are reachable",
-    responses={503: {"description": "A dependency is down"}},
+    responses=error_responses(503),
 )
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
@@ -39,7 +40,7 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         failures.append(f"redis: {type(exc).__name__}")
     if failures:
-        return JSONResponse(error_body("not_ready", "; ".join(failures)), status_code=503)
+        return error_response(503, "not_ready", "; ".join(failures), {"failures": failures})
     return JSONResponse({"status": "ready", "model_version": state.serving.holder.version_id})
 
 

@@ -12,6 +12,8 @@ from recommender_service.errors import install_error_handlers
 from recommender_service.health import router as health_router
 from recommender_service.lifespan import lifespan
 from recommender_service.security import ServiceKey
+from shared import api_docs
+from shared.http_errors import error_responses
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,14 +26,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`X-Service-Key` header."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
     app.add_middleware(MemoryHits)
-    v1 = APIRouter(prefix="/v1", dependencies=[ServiceKey])
+    v1 = APIRouter(
+        prefix="/v1", dependencies=[ServiceKey], responses=error_responses(400, 401, 422, 503)
+    )
     v1.include_router(serving_router.router)
     v1.include_router(models_router.router)
     v1.include_router(stats_router.router)
     app.include_router(v1)
     app.include_router(health_router)
+    api_docs.install(app)
     return app

@@ -12,7 +12,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import httpx
@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from migrations.runner import upgrade
 from shared.database import asyncpg_url
+from shared.devstack import PostgresControl
 
 SCHEMAS = ("catalog", "recommender")
 
@@ -59,21 +60,33 @@ def _plain(url: str) -> str:
     return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+@contextlib.asynccontextmanager
+async def own_database(server: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on `server`'s PostgreSQL (its URL), dropped afterwards. Each
+    statement opens its own connection: the fault tests restart the server in between."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await _admin(server, f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(server, name)
+    finally:
+        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(server: str, statement: str) -> None:
+    conn = await asyncpg.connect(_plain(server))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 async def migrated_database_url() -> AsyncIterator[str]:
     """A database of our own on the test server, migrated to head for both services."""
-    server = _server_url()
-    name = f"epreuves_test_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_plain(server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server, name)
-    try:
+    async with own_database(_server_url(), "epreuves_test") as url:
         for schema in SCHEMAS:
             upgrade(schema, url)
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture
@@ -104,3 +117,25 @@ async def redis_url() -> AsyncIterator[str]:
     await client.flushall()
     await client.aclose()
     yield url
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """One headless Chromium for the whole session (a fresh context per test is cheap);
+    the browser tests are skipped, with that reason, where no Chromium is installed."""
+    from tests.browser import chromium_executable, launch
+
+    executable = chromium_executable()
+    if not executable:
+        pytest.skip("no Chromium installed (apt-get install chromium; .ci/run does it)")
+    async with launch(executable) as browser:
+        yield browser
+
+
+def restart_postgres(mode: Literal["smart", "fast", "immediate"] = "immediate") -> None:
+    """`pg_ctl restart` of the embedded test server (shared.devstack exports where it is);
+    skips the test against an external server, which this suite must not restart."""
+    control = PostgresControl.from_env()
+    if control is None:
+        pytest.skip("PostgreSQL is external (DATABASE_URL set): not restarting it")
+    control.restart(mode)

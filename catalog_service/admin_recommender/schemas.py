@@ -7,7 +7,7 @@ through unchanged (`extra="allow"`), so a new recommender field needs no catalog
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +20,7 @@ class ModelVersion(_Relayed):
     id: int
     created_at: datetime
     algorithm: str
-    status: str = Field(examples=["training", "trained", "active", "failed"])
+    status: str = Field(examples=["training", "ready", "active", "archived", "failed"])
     metrics: dict[str, Any]
 
 
@@ -42,21 +42,6 @@ class ActiveModel(_Relayed):
     active: ModelVersion | None
     training_in_progress: bool
     current_run: ModelVersion | None
-
-
-class TrainRequest(BaseModel):
-    """Passed to the recommender as is; it validates the ranges (its 422 is relayed)."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]}
-    )
-
-    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    embedding_dim: int | None = None
-    seed: int | None = None
 
 
 class TrainAccepted(_Relayed):

@@ -12,12 +12,20 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from catalog_service.admin_recommender.schemas import (
+    ActiveModel,
+    EpochLog,
+    ModelVersion,
+    ModelVersionPage,
+    TrainAccepted,
+)
 from catalog_service.errors import DomainError, Unavailable
 from catalog_service.recommendations.client import (
     RecommenderClient,
     RecommenderRejected,
     RecommenderUnavailable,
 )
+from shared.training import TrainRequest
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +34,12 @@ logger = logging.getLogger(__name__)
 ADMIN_TIMEOUT_S = 5.0
 
 T = TypeVar("T")
+
+_ACTIVE = TypeAdapter(ActiveModel)
+_VERSION = TypeAdapter(ModelVersion)
+_PAGE = TypeAdapter(ModelVersionPage)
+_EPOCHS = TypeAdapter(list[EpochLog])
+_ACCEPTED = TypeAdapter(TrainAccepted)
 
 
 class RecommenderAnswered(DomainError):
@@ -63,3 +77,32 @@ async def relay(
     except ValidationError:
         logger.error("%s %s: the recommender's answer does not fit %s", method, path, answer)
         raise _unavailable("malformed answer") from None
+
+
+# The registry calls, one each, for the JSON proxies and the console's page alike.
+
+
+async def active_model(*, client: RecommenderClient) -> ActiveModel:
+    return await relay(client=client, method="GET", path="/v1/model", answer=_ACTIVE)
+
+
+async def list_models(*, client: RecommenderClient, limit: int, offset: int) -> ModelVersionPage:
+    params = {"limit": limit, "offset": offset}
+    return await relay(client=client, method="GET", path="/v1/models", params=params, answer=_PAGE)
+
+
+async def epochs(*, client: RecommenderClient, version_id: int) -> list[EpochLog]:
+    path = f"/v1/models/{version_id}/epochs"
+    return await relay(client=client, method="GET", path=path, answer=_EPOCHS)
+
+
+async def train(*, client: RecommenderClient, request: TrainRequest | None) -> TrainAccepted:
+    body = request.model_dump(exclude_none=True) if request else None
+    return await relay(
+        client=client, method="POST", path="/v1/models/train", json=body, answer=_ACCEPTED
+    )
+
+
+async def activate(*, client: RecommenderClient, version_id: int) -> ModelVersion:
+    path = f"/v1/models/{version_id}/activate"
+    return await relay(client=client, method="POST", path=path, answer=_VERSION)

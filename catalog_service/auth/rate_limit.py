@@ -19,6 +19,12 @@ return {count, redis.call('TTL', KEYS[1])}
 """
 
 
+def login_client(host: str | None, name: str) -> str:
+    """Who an attempt counts against: the client's address and the name tried, case-folded
+    (the API's token endpoint and the console's login share the count)."""
+    return f"{host or '-'}|{name.strip().lower()}"
+
+
 async def hit(*, redis: Redis, scope: str, client: str, limit: int, window_s: int) -> None:
     """Counts one attempt for `client` in `scope`; RateLimited past `limit` in the window.
 

@@ -3,10 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
 
 from catalog_service.auth import rate_limit
-from catalog_service.auth.schemas import RefreshRequest, TokenPair
+from catalog_service.auth.schemas import PasswordForm, RefreshRequest, TokenPair
 from catalog_service.auth.tokens import TokenSigner, TokenType
 from catalog_service.dependencies import RedisDep, SessionDep, SettingsDep, SignerDep
 from catalog_service.errors import Unauthorized
@@ -14,18 +13,20 @@ from catalog_service.users import service as users
 from catalog_service.users.models import User
 from catalog_service.users.schemas import UserCreate, UserRead, UserRegister
 from shared.enums import Role
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(
+    prefix="/v1/auth", tags=["auth"], responses=error_responses(400, 401, 409, 422, 429, 503)
+)
 
 
 async def _limit(
     request: Request, redis: RedisDep, settings: SettingsDep, scope: str, name: str
 ) -> None:
-    client = f"{request.client.host if request.client else '-'}|{name.strip().lower()}"
     await rate_limit.hit(
         redis=redis,
         scope=scope,
-        client=client,
+        client=rate_limit.login_client(request.client.host if request.client else None, name),
         limit=settings.auth_rate_limit,
         window_s=settings.auth_rate_window_s,
     )
@@ -57,7 +58,7 @@ async def register(
 
 @router.post("/token", name="token")
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     request: Request,
     session: SessionDep,
     redis: RedisDep,

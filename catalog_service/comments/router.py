@@ -10,8 +10,9 @@ from catalog_service.comments.schemas import CommentRead, CommentWrite
 from catalog_service.dependencies import SessionDep
 from catalog_service.epreuves.dependencies import EpreuveDep
 from catalog_service.pagination import Page, PageDep
+from shared.http_errors import error_responses
 
-router = APIRouter(tags=["comments"])
+router = APIRouter(tags=["comments"], responses=error_responses(400, 401, 403, 404, 422, 503))
 
 CommentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

@@ -3,13 +3,13 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict
 
 from catalog_service.comments.models import MAX_LENGTH, Comment
+from shared.text import Text
 
-Content = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LENGTH)
-]
+# Counted as stored: trimmed of spaces and newlines, a leading no-break space kept and counted.
+Content = Annotated[str, Text(MAX_LENGTH, min_length=1)]
 
 
 class CommentWrite(BaseModel):

@@ -3,13 +3,13 @@
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Form, Query, Response, status
 from fastapi.responses import FileResponse
 
 from catalog_service.auth.dependencies import CurrentUser, TeacherUser
 from catalog_service.dependencies import IdPath, SessionDep, SettingsDep
 from catalog_service.epreuves import service, storage
-from catalog_service.epreuves.dependencies import EpreuveDep
+from catalog_service.epreuves.dependencies import EpreuveDep, PdfUploadDep
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.epreuves.schemas import (
     EpreuveCreate,
@@ -19,10 +19,13 @@ from catalog_service.epreuves.schemas import (
     PopularFilters,
 )
 from catalog_service.pagination import Page, PageDep, PageParams
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/v1/epreuves", tags=["epreuves"])
-
-PdfFile = Annotated[UploadFile, File(description="The PDF (checked by content)")]
+router = APIRouter(
+    prefix="/v1/epreuves",
+    tags=["epreuves"],
+    responses=error_responses(400, 401, 403, 404, 413, 415, 422, 503),
+)
 
 
 def _page(rows: Sequence[Epreuve], total: int, page: PageParams) -> Page[EpreuveRead]:
@@ -87,7 +90,7 @@ async def download_epreuve(
 @router.post("", status_code=status.HTTP_201_CREATED, name="create_epreuve")
 async def create_epreuve(
     data: Annotated[EpreuveCreate, Form()],
-    file: PdfFile,
+    upload: PdfUploadDep,
     teacher: TeacherUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -97,8 +100,8 @@ async def create_epreuve(
         session=session,
         teacher=teacher,
         data=data,
-        file=file.file,
-        filename=file.filename,
+        file=upload.file,
+        filename=upload.filename,
         upload_root=settings.uploads_path,
         max_bytes=settings.max_upload_bytes,
     )
@@ -118,7 +121,7 @@ async def update_epreuve(
 
 @router.put("/{epreuve_id}/file", name="replace_epreuve_file")
 async def replace_epreuve_file(
-    file: PdfFile,
+    upload: PdfUploadDep,
     epreuve: EpreuveDep,
     user: TeacherUser,
     session: SessionDep,
@@ -129,8 +132,8 @@ async def replace_epreuve_file(
     updated = await service.replace_file(
         session=session,
         epreuve=epreuve,
-        file=file.file,
-        filename=file.filename,
+        file=upload.file,
+        filename=upload.filename,
         upload_root=settings.uploads_path,
         max_bytes=settings.max_upload_bytes,
     )

@@ -4,15 +4,23 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
+from catalog_service.dependencies import MAX_ID
+from catalog_service.patching import Omittable
 from catalog_service.users.schemas import UserPublic
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.strict import IntOnly
+from shared.text import Line, Text
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Matiere = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-Annee = Annotated[int, Field(ge=1950, le=2100, description="Start of the academic year: 2024")]
+Title = Annotated[str, Line(200)]
+Matiere = Annotated[str, Line(100)]
+Description = Annotated[str, Text(5000)]
+Search = Annotated[str, Line(100, min_length=0)]
+_ANNEE = Field(ge=1950, le=2100, description="Start of the academic year: 2024")
+# The multipart form sends numbers as text; a JSON body must send a number.
+Annee = Annotated[int, _ANNEE]
+StrictAnnee = Annotated[int, _ANNEE, IntOnly]
 
 
 class EpreuveCreate(BaseModel):
@@ -30,13 +38,14 @@ class EpreuveUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"title": "Partiel d'analyse 2"}]}
     )
 
-    title: Title | None = None
-    matiere: Matiere | None = None
-    filiere: Filiere | None = None
-    niveau: Niveau | None = None
-    type: EpreuveType | None = None
-    annee: Annee | None = None
-    description: Description | None = None
+    # Left out: unchanged; none of them may be null.
+    title: Title = Omittable()
+    matiere: Matiere = Omittable()
+    filiere: Filiere = Omittable()
+    niveau: Niveau = Omittable()
+    type: EpreuveType = Omittable()
+    annee: StrictAnnee = Omittable()
+    description: Description = Omittable()
 
 
 class EpreuveOrder(StrEnum):
@@ -50,12 +59,10 @@ class EpreuveFilters(BaseModel):
     filiere: Filiere | None = None
     niveau: Niveau | None = None
     type: EpreuveType | None = None
-    matiere: str | None = Field(default=None, max_length=100)
-    annee: int | None = Field(default=None, ge=1950, le=2100)
-    teacher_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    q: str | None = Field(
-        default=None, max_length=100, description="Search in title, matière, description"
-    )
+    matiere: Search | None = None
+    annee: Annee | None = None
+    teacher_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    q: Search | None = Field(default=None, description="Search in title, matière, description")
     order: EpreuveOrder = EpreuveOrder.NEWEST
 
 

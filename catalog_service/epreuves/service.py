@@ -55,14 +55,29 @@ async def _publish(session: AsyncSession, epreuve: Epreuve) -> None:
 
 
 async def get_active(*, session: AsyncSession, epreuve_id: int) -> Epreuve:
-    epreuve = await session.scalar(active_epreuves().where(Epreuve.id == epreuve_id))
+    return await _get(session, active_epreuves().where(Epreuve.id == epreuve_id), epreuve_id)
+
+
+async def get_any(*, session: AsyncSession, epreuve_id: int) -> Epreuve:
+    """The épreuve, soft-deleted or not (the console restores deleted ones)."""
+    statement = select(Epreuve).options(joinedload(Epreuve.teacher)).where(Epreuve.id == epreuve_id)
+    return await _get(session, statement, epreuve_id)
+
+
+async def _get(session: AsyncSession, statement: Select[Epreuve], epreuve_id: int) -> Epreuve:
+    epreuve = await session.scalar(statement)
     if epreuve is None:
         raise NotFound(f"Épreuve {epreuve_id} not found", code="epreuve_not_found")
     return epreuve
 
 
+def can_edit(user: User, epreuve: Epreuve) -> bool:
+    """Its teacher and admins may change an épreuve (the API and the console both ask here)."""
+    return user.role is Role.ADMIN or epreuve.teacher_id == user.id
+
+
 def ensure_can_edit(user: User, epreuve: Epreuve) -> None:
-    if user.role is not Role.ADMIN and epreuve.teacher_id != user.id:
+    if not can_edit(user, epreuve):
         raise Forbidden("Only the épreuve's teacher or an admin may change it")
 
 
@@ -85,7 +100,7 @@ async def create(
 
 
 async def update(*, session: AsyncSession, epreuve: Epreuve, data: EpreuveUpdate) -> Epreuve:
-    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
+    for field, value in data.model_dump(exclude_unset=True).items():
         setattr(epreuve, field, value)
     await session.flush()
     await _publish(session, epreuve)
@@ -140,6 +155,15 @@ async def soft_delete(*, session: AsyncSession, epreuve: Epreuve) -> None:
     await session.flush()
     await record_event(session=session, payload=EpreuveDeleted(id=epreuve.id))
     await session.commit()
+
+
+async def restore(*, session: AsyncSession, epreuve: Epreuve) -> Epreuve:
+    """Undoes a soft delete: the épreuve is listed again and the recommender hears of it."""
+    epreuve.is_active = True
+    await session.flush()
+    await _publish(session, epreuve)
+    await session.commit()
+    return epreuve
 
 
 async def view(*, session: AsyncSession, user: User, epreuve_id: int) -> Epreuve:

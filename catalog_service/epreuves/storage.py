@@ -87,10 +87,12 @@ def download_name(title: str, original: str | None) -> str:
     return f"{stem[:120]}.pdf"
 
 
-def content_disposition(filename: str) -> str:
-    """RFC 6266 / 5987: an ASCII fallback plus the UTF-8 name for accented titles."""
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """RFC 6266 / 5987: an ASCII fallback plus the UTF-8 name for accented titles
+    (`inline` to show it in the browser rather than save it)."""
     ascii_name = (
         unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode() or "epreuve.pdf"
     )
     ascii_name = ascii_name.replace('"', "").replace("\\", "")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    encoded = quote(filename, safe="")
+    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"

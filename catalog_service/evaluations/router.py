@@ -9,8 +9,13 @@ from catalog_service.dependencies import SessionDep
 from catalog_service.epreuves.dependencies import EpreuveDep
 from catalog_service.evaluations import service
 from catalog_service.evaluations.schemas import EvaluationRead, EvaluationSummary, EvaluationWrite
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/v1/epreuves/{epreuve_id}", tags=["evaluations"])
+router = APIRouter(
+    prefix="/v1/epreuves/{epreuve_id}",
+    tags=["evaluations"],
+    responses=error_responses(400, 401, 404, 422, 503),
+)
 
 EpreuveId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 

@@ -5,7 +5,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Score = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
+from shared.strict import IntOnly
+
+Score = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)"), IntOnly]
 
 
 class EvaluationWrite(BaseModel):

@@ -9,8 +9,11 @@ from catalog_service.export import service
 from catalog_service.export.dependencies import ServiceCaller
 from catalog_service.export.schemas import MAX_LIMIT, ExportPage
 from shared.events import Payload
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/internal/export", tags=["internal"])
+router = APIRouter(
+    prefix="/internal/export", tags=["internal"], responses=error_responses(401, 422, 503)
+)
 
 AfterId = Annotated[
     int, Query(ge=0, le=2**63 - 1, description="Last id of the previous page; 0 to start")

@@ -4,8 +4,13 @@ from fastapi import APIRouter, status
 
 from catalog_service.interactions.dependencies import Batcher, TokenUserId
 from catalog_service.interactions.schemas import InteractionCreate, InteractionRead
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
+router = APIRouter(
+    prefix="/v1/interactions",
+    tags=["interactions"],
+    responses=error_responses(400, 401, 404, 422, 503),
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="create_interaction")

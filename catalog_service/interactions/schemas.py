@@ -2,12 +2,14 @@
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from catalog_service.interactions.models import Interaction
 from shared.enums import InteractionKind
+from shared.strict import IntOnly
+from shared.text import JsonObject
 
 MAX_METADATA_BYTES = 4096
 
@@ -23,10 +25,13 @@ class InteractionCreate(BaseModel):
         },
     )
 
-    epreuve_id: int = Field(ge=1, le=2**63 - 1)
+    # `true` or `"12"` is not an id (lax pydantic would store 1 and 12).
+    epreuve_id: Annotated[int, Field(ge=1, le=2**63 - 1), IntOnly]
     kind: InteractionKind
-    metadata: dict[str, Any] | None = None
-    relevance: int | None = Field(default=None, ge=1, le=5, description="RATE only, 1 to 5")
+    metadata: JsonObject | None = None
+    relevance: Annotated[int, Field(ge=1, le=5), IntOnly] | None = Field(
+        default=None, description="RATE only, 1 to 5"
+    )
 
     @field_validator("metadata")
     @classmethod

@@ -1,6 +1,7 @@
 """Writing events into the outbox, inside the caller's transaction (never a dual write)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, event, func, insert, literal, select
@@ -57,6 +58,22 @@ async def record_event(
     row_id = (await session.execute(statement)).scalar_one()
     await wake_relays_on_commit(session)
     return OutboxEvent(id=row_id, **values)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int  # events not yet on the stream
+    oldest_pending_age_s: float | None  # a growing value: the relay or Redis is stuck
+
+
+async def backlog(*, session: AsyncSession) -> Backlog:
+    """What the relay has yet to publish (the admin dashboard and `outbox-backlog` show it)."""
+    age = func.extract("epoch", func.now() - func.min(OutboxEvent.created_at))
+    query = select(func.count(), age).where(OutboxEvent.published_at.is_(None))
+    count, oldest = (await session.execute(query)).one()
+    return Backlog(
+        pending=int(count), oldest_pending_age_s=None if oldest is None else float(oldest)
+    )
 
 
 def order_lock_keys(ordering_key: int) -> tuple[int, int]:

@@ -17,8 +17,9 @@ from catalog_service.recommendations.schemas import (
     RecommendationQuery,
     SimilarQuery,
 )
+from shared.http_errors import error_responses
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], responses=error_responses(401, 404, 422, 503))
 
 
 @router.get("/v1/users/me/recommendations", name="my_recommendations")

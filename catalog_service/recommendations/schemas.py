@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from catalog_service.epreuves.schemas import EpreuveRead
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.text import Line
 
 K = Annotated[int, Field(ge=1, le=100, description="How many épreuves (1 to 100)")]
 Source = Literal["recommender", "fallback"]
@@ -23,10 +24,7 @@ class RecommendationQuery(BaseModel):
     niveau: Niveau | None = None
     filiere: Filiere | None = None
     type: EpreuveType | None = None
-    matiere: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-        | None
-    ) = None
+    matiere: Annotated[str, Line(100)] | None = None
 
 
 class SimilarQuery(BaseModel):

@@ -7,8 +7,9 @@ from catalog_service.dependencies import SessionDep
 from catalog_service.recommendations.dependencies import RecommenderDep
 from catalog_service.stats import service
 from catalog_service.stats.schemas import CatalogStats
+from shared.http_errors import error_responses
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=error_responses(401, 403, 503))
 
 
 @router.get("/v1/stats", name="stats")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +21,7 @@ from catalog_service.comments.models import Comment
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.evaluations.models import Evaluation
 from catalog_service.interactions.models import Interaction
-from catalog_service.outbox.models import OutboxEvent
+from catalog_service.outbox import service as outbox_service
 from catalog_service.recommendations.client import (
     RecommenderClient,
     RecommenderRejected,
@@ -137,17 +137,24 @@ async def _top(session: AsyncSession, counter: InstrumentedAttribute[int]) -> li
 
 
 async def _outbox(session: AsyncSession) -> OutboxStats:
-    pending = OutboxEvent.published_at.is_(None)
-    row = (
-        await session.execute(
-            select(
-                func.count(),
-                func.extract("epoch", func.now() - func.min(OutboxEvent.created_at)),
-            ).where(pending)
-        )
-    ).one()
-    count, age = row
-    return OutboxStats(pending=int(count), oldest_pending_age_s=None if age is None else float(age))
+    left = await outbox_service.backlog(session=session)
+    return OutboxStats(pending=left.pending, oldest_pending_age_s=left.oldest_pending_age_s)
+
+
+async def interactions_per_day(*, session: AsyncSession, days: int) -> list[tuple[date, int]]:
+    """Interactions per UTC day over the last `days` days, today included, 0 on quiet days."""
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    day = func.date(func.timezone("UTC", Interaction.created_at))
+    rows = await session.execute(
+        select(day, func.count())
+        .where(Interaction.created_at >= datetime.combine(first, time(), tzinfo=UTC))
+        .group_by(day)
+    )
+    counts = {d: int(n) for d, n in rows.all()}
+    return [
+        (first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)
+    ]
 
 
 async def recommender_status(*, client: RecommenderClient) -> RecommenderStatus:

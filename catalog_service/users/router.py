@@ -12,8 +12,11 @@ from catalog_service.pagination import Page, PageDep
 from catalog_service.users import service
 from catalog_service.users.schemas import UserAdminUpdate, UserFilters, UserRead, UserSelfUpdate
 from shared.enums import InteractionKind
+from shared.http_errors import error_responses
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(
+    prefix="/v1/users", tags=["users"], responses=error_responses(400, 401, 403, 404, 409, 422, 503)
+)
 
 
 @router.get("/me", name="read_me")

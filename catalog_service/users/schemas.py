@@ -1,33 +1,16 @@
 """User schemas: registration, own profile, admin views."""
 
-import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-)
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool
 
+from catalog_service.patching import Omittable, no_default
 from shared.enums import Filiere, Niveau, Role
+from shared.text import Email, Line, Secret
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _email(value: str) -> str:
-    value = value.strip().lower()
-    if not _EMAIL.match(value):
-        raise ValueError("not a valid email address")
-    return value
-
-
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, Secret(128, min_length=8)]
+FullName = Annotated[str, Line(200)]
 
 
 class UserRegister(BaseModel):
@@ -74,22 +57,26 @@ class UserSelfUpdate(BaseModel):
         },
     )
 
-    full_name: FullName | None = None
+    # Left out: unchanged. Only niveau and filière may be null (cleared).
+    full_name: FullName = Omittable()
     niveau: Niveau | None = None
     filiere: Filiere | None = None
-    current_password: str | None = None
+    current_password: Annotated[str, Secret(128)] = Omittable()
     # The new password; `new_password` is accepted too.
-    password: Password | None = Field(
-        default=None, validation_alias=AliasChoices("password", "new_password")
+    # None only stands for "left out" (Omittable, with an alias): null itself is refused.
+    password: Password = Field(  # type: ignore[assignment]
+        default=None,
+        validation_alias=AliasChoices("password", "new_password"),
+        json_schema_extra=no_default,
     )
 
 
 class UserAdminUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "teacher"}]})
 
-    full_name: FullName | None = None
-    role: Role | None = None
-    is_active: bool | None = None
+    full_name: FullName = Omittable()
+    role: Role = Omittable()
+    is_active: StrictBool = Omittable()
     niveau: Niveau | None = None
     filiere: Filiere | None = None
 
@@ -122,4 +109,4 @@ class UserFilters(BaseModel):
     niveau: Niveau | None = None
     filiere: Filiere | None = None
     is_active: bool | None = None
-    q: str | None = Field(default=None, max_length=100)
+    q: Annotated[str, Line(100, min_length=0)] | None = None

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from catalog_service.users.schemas import (
 )
 from shared.enums import Role
 from shared.events import UserDeleted, UserUpserted
+from shared.text import fold_email
 
 
 async def _publish(session: AsyncSession, user: User) -> None:
@@ -36,7 +37,7 @@ async def create_user(
     statement = (
         insert(User)
         .values(
-            email=data.email.lower(),
+            email=data.email,  # already in its one spelling (shared.text.normalise_email)
             password_hash=hashed,
             full_name=data.full_name,
             niveau=data.niveau,
@@ -62,7 +63,8 @@ async def get_user(*, session: AsyncSession, user_id: int) -> User:
 
 
 async def get_by_email(*, session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == email.strip().lower()))
+    """The user of `email` under any spelling of it (NFC/NFD, case): `fold_email`."""
+    return await session.scalar(select(User).where(User.email == fold_email(email)))
 
 
 async def authenticate(*, session: AsyncSession, email: str, password: str) -> User | None:
@@ -99,22 +101,29 @@ async def deactivate(*, session: AsyncSession, admin: User, user_id: int) -> Non
     """Soft delete: the row stays (épreuves and history reference it), logins stop."""
     if user_id == admin.id:
         raise Conflict("Admins cannot deactivate themselves", code="self_demotion")
-    result = await session.execute(
-        update(User).where(User.id == user_id).values(is_active=False).returning(User.id)
-    )
-    if result.scalar_one_or_none() is None:
-        raise NotFound(f"User {user_id} not found", code="user_not_found")
-    await record_event(session=session, payload=UserDeleted(id=user_id), ordering_key=user_id)
-    await session.commit()
+    user = await get_user(session=session, user_id=user_id)
+    await _apply(session, user, {"is_active": False}, event=UserDeleted(id=user_id))
 
 
-async def _apply(session: AsyncSession, user: User, changes: dict[str, object]) -> User:
+async def _apply(
+    session: AsyncSession,
+    user: User,
+    changes: dict[str, object],
+    *,
+    event: UserDeleted | None = None,
+) -> User:
+    """The one place a user row changes after creation, with its event (`user.upserted`
+    unless another is given); commits. So every change of what a user's tokens may do
+    (`password_hash`, `role`, `is_active`) passes here."""
     for field, value in changes.items():
         setattr(user, field, value)
     session.add(user)
     await session.flush()
     await session.refresh(user)
-    await _publish(session, user)
+    if event is None:
+        await _publish(session, user)
+    else:
+        await record_event(session=session, payload=event, ordering_key=user.id)
     await session.commit()
     return user
 

@@ -13,15 +13,18 @@ from recommender_service.api.schemas import (
     ModelVersionRead,
     Page,
     TrainAccepted,
-    TrainRequest,
 )
 from recommender_service.registry import service as registry
 from recommender_service.registry.status import model_status
 from recommender_service.training.jobs import TrainOptions
+from shared.http_errors import error_responses
+from shared.training import TrainRequest
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], responses=error_responses(404, 409))
 
 VersionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# Past the last version is an empty page; past this is a 422, never an int64 error in SQL.
+MAX_OFFSET = 1_000_000
 
 
 @router.get("/model", response_model=ActiveModelStatus, summary="Active version and status")
@@ -38,7 +41,7 @@ async def active_model(
 async def list_models(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[ModelVersionRead]:
     rows, total = await registry.list_versions(session=session, limit=limit, offset=offset)
     items = [ModelVersionRead.model_validate(r) for r in rows]
@@ -71,7 +74,6 @@ async def activate(version_id: VersionId, session: SessionDep, redis: RedisDep) 
     "/models/train",
     response_model=TrainAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "A training run is already in progress"}},
     summary="Start a training run",
 )
 async def train(

@@ -95,20 +95,6 @@ class ActiveModelStatus(BaseModel):
     history: list[EpochLog] = Field(default_factory=list, description="Active version's epochs")
 
 
-class TrainRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"model": "neumf", "epochs": 20}]},
-    )
-
-    model: Literal["neumf", "gmf", "mlp", "mf"] | None = None
-    epochs: int | None = Field(default=None, ge=1, le=500)
-    batch_size: int | None = Field(default=None, ge=8, le=65536)
-    lr: float | None = Field(default=None, gt=0, le=1)
-    embedding_dim: int | None = Field(default=None, ge=2, le=512)
-    seed: int | None = None
-
-
 class TrainAccepted(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"run_id": 4, "status": "training"}]})
 

@@ -7,7 +7,7 @@ exactly is answered before it reaches these routes (`api.memory_hits`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -15,13 +15,14 @@ from recommender_service.api.dependencies import ServingDep
 from recommender_service.serving import service
 from recommender_service.serving.items import ItemFilters
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.http_errors import error_responses
 from shared.recommendations import Recommendations, SimilarItems
+from shared.text import Line
 
 router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=100, description="How many items (1 to 100)")]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or wrong X-Service-Key"}}
 
 
 class JSONBytes(Response):
@@ -32,7 +33,6 @@ class JSONBytes(Response):
     "/users/{user_id}/recommendations",
     response_model=Recommendations,
     response_class=JSONBytes,
-    responses={**_ERRORS, 422: {"description": "Invalid parameter"}},
     summary="Personalised top-K épreuves for a user",
 )
 async def recommendations(
@@ -44,7 +44,7 @@ async def recommendations(
     niveau: Niveau | None = None,
     filiere: Filiere | None = None,
     type: EpreuveType | None = None,
-    matiere: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    matiere: Annotated[Annotated[str, Line(128)] | None, Query()] = None,
 ) -> JSONBytes:
     """Unknown users get popularity within their niveau/filière; users the model has not seen
     but who interacted since get items similar to those; `fallback` says which path answered."""
@@ -69,7 +69,7 @@ async def recommendations(
     "/items/{item_id}/similar",
     response_model=SimilarItems,
     response_class=JSONBytes,
-    responses={**_ERRORS, 404: {"description": "Unknown item"}, 422: {"description": "Invalid"}},
+    responses=error_responses(404),
     summary="Épreuves similar to an épreuve",
 )
 async def similar(request: Request, item_id: Id, serving: ServingDep, k: K = 10) -> JSONBytes:

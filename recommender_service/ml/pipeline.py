@@ -18,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from torch import nn
 
+from shared.model_metrics import POPULARITY_PREFIX
+
 from .artifact import TrainedModel
 from .config import TrainConfig
 from .data import (
@@ -112,7 +114,7 @@ def _select(
     metrics = evaluate_ranking(model_score_fn(module), test_task, k)
     pop_score = popularity_score_fn(train.items, idx.n_items)
     pop = evaluate_ranking(pop_score, test_task, k)
-    metrics.update({f"pop_{name}": value for name, value in pop.items()})
+    metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     metrics["best_epoch"] = float(result.best_epoch)
     if on_held_out is not None:
         on_held_out(HeldOut.of(idx, test_task, model_score_fn(module), pop_score))
@@ -147,7 +149,7 @@ def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:
         probabilities=popularity_probabilities(train.items, idx.n_items),
         **lists,
     )
-    metrics.update({f"pop_{name}": value for name, value in pop.items()})
+    metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     return metrics
 
 

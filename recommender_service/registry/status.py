@@ -12,19 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from recommender_service.registry import service as registry
 from recommender_service.registry.models import ModelVersion, VersionStatus
 from recommender_service.training.lock import training_in_progress
-
-POPULARITY_PREFIX = "pop_"
-
-
-def split_metrics(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model's metrics, and the popularity baseline's on the same split (`pop_*` keys)."""
-    model = {k: v for k, v in metrics.items() if not k.startswith(POPULARITY_PREFIX)}
-    baseline = {
-        k.removeprefix(POPULARITY_PREFIX): v
-        for k, v in metrics.items()
-        if k.startswith(POPULARITY_PREFIX)
-    }
-    return model, baseline
+from shared.model_metrics import split_metrics
 
 
 async def model_status(

@@ -14,6 +14,8 @@
 - `make_epreuve(teacher=None, **fields)` → Epreuve created through the épreuves service with
   the `pdf_bytes` file (a teacher is created when none is given).
 - `pdf_bytes`: a tiny valid PDF.
+- `site`: the app served by uvicorn on loopback (its URL); `tab`: a headless Chromium tab on
+  it (tests/browser.py), for the browser tests.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from catalog_service.users.models import User
 from catalog_service.users.schemas import UserCreate
 from catalog_service.users.service import create_user
 from shared.enums import EpreuveType, Filiere, Niveau, Role
+from tests.browser import Tab, open_tab
 from tests.conftest import asgi_client
+from tests.e2e.servers import Server
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdef"
 SERVICE_KEY = "test-service-key"
@@ -197,3 +201,20 @@ def make_epreuve(app: FastAPI, make_user: MakeUser, pdf_bytes: bytes) -> MakeEpr
             )
 
     return factory
+
+
+@pytest.fixture
+async def site(app: FastAPI) -> AsyncIterator[str]:
+    """The catalog on a loopback port (the `app` fixture already runs its lifespan)."""
+    server = await Server(app, lifespan="off").start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def tab(chromium: Any, site: str) -> AsyncIterator[Tab]:
+    """A fresh browser context on `site` (cookies of its own)."""
+    async with open_tab(chromium, site) as opened:
+        yield opened

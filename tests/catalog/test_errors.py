@@ -5,7 +5,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import _plain
+from catalog_service.main import create_app
+from tests.catalog.conftest import auth_headers
+from tests.conftest import _plain, asgi_client
+from tests.e2e.servers import free_port
+from tests.http_checks import statuses_and_ports_around_a_500
 
 
 def _shape(response: httpx.Response) -> dict:
@@ -93,7 +97,52 @@ async def test_a_connection_lost_with_its_server_is_503_once_then_recovers(
         )
     finally:
         await admin.close()
-    statuses = [(await client.get("/v1/users/me", headers=headers)).status_code for _ in range(3)]
-    assert 500 not in statuses
-    assert statuses[-1] == 200
-    assert set(statuses) <= {200, 503}
+    answers = [await client.get("/v1/users/me", headers=headers) for _ in range(3)]
+    # The pool had one connection, now dead: exactly one request hits it, then it reconnects.
+    assert [a.status_code for a in answers] == [503, 200, 200]
+    assert _shape(answers[0])["code"] == "service_unavailable"
+    assert answers[0].headers["retry-after"] == "1"
+
+
+async def test_an_unreachable_database_is_503_with_retry_after(settings) -> None:
+    unreachable = settings.model_copy(
+        update={"database_url": f"postgresql://nobody@127.0.0.1:{free_port()}/none"}
+    )
+    app = create_app(unreachable)
+    async with asgi_client(app, lifespan=True) as client:
+        response = await client.get("/v1/users/me", headers=auth_headers(app, 1))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert _shape(response) == {
+        "code": "service_unavailable",
+        "message": "A dependency is unavailable, retry shortly",
+        "details": None,
+    }
+
+
+async def test_a_500_keeps_the_keep_alive_connection_open(settings) -> None:
+    statuses, ports = await statuses_and_ports_around_a_500(create_app(settings))
+    assert statuses == [200, 500, 200]
+    assert len(ports) == 1
+
+
+async def test_every_operation_documents_its_errors_with_the_error_schema(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(spec["components"]["schemas"]["ErrorBody"]["properties"]) == {
+        "code", "message", "details",
+    }  # fmt: skip
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            errors = {int(s) for s in operation["responses"] if int(s) >= 400}
+            if path != "/healthz":
+                assert 503 in errors, (method, path)
+            if operation.get("parameters") or operation.get("requestBody"):
+                assert 422 in errors, (method, path)
+            if path.startswith("/v1/") and not path.startswith("/v1/auth/"):
+                assert 401 in errors, (method, path)
+            for status in errors:
+                content = operation["responses"][str(status)]["content"]["application/json"]
+                assert content["schema"] == {"$ref": "#/components/schemas/ErrorBody"}

@@ -43,8 +43,10 @@ def free_port() -> int:
 class Server:
     """One uvicorn server in this loop; `start()` / `stop()` may alternate (same port)."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, *, lifespan: str = "on") -> None:
         self.app = app
+        # "off" for an app whose lifespan the test already runs (the catalog `app` fixture).
+        self.lifespan = lifespan
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
@@ -52,7 +54,7 @@ class Server:
 
     async def start(self, timeout_s: float = 30.0) -> Server:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=self.lifespan
         )
         self._server = uvicorn.Server(config)
         # Signal handlers belong to the test runner, not to a server inside it.

@@ -1,0 +1,1 @@
+"""The console's model pages, one module per domain."""
