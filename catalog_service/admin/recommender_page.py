@@ -35,7 +35,11 @@ def _row(version: ModelVersion) -> dict[str, Any]:
 
 
 def _train_request(form: Any) -> TrainRequest:
-    values = {k: form.get(k) for k in ("model", "epochs") if form.get(k)}
+    """A form sends text: its number field becomes the JSON integer the API takes (the
+    request's strict ints refuse strings, so that `"12"` never passes as 12 in JSON)."""
+    values: dict[str, Any] = {k: form.get(k) for k in ("model", "epochs") if form.get(k)}
+    if str(values.get("epochs", "")).isdecimal():
+        values["epochs"] = int(values["epochs"])
     return TrainRequest.model_validate(values)
 
 

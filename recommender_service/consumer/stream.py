@@ -10,6 +10,12 @@ pending longer than `claim_idle_ms` (a replica that is gone, or one that failed 
 over with XAUTOCLAIM. Both count deliveries; after `max_deliveries` failed attempts an entry
 moves to the dead-letter stream `<stream>.dead`. Malformed entries go there at once: retrying
 cannot fix them. Now and then the group's long-idle consumers are removed (`members`).
+
+PostgreSQL or Redis unreachable is not the entry's fault: it does not count towards the
+dead-letter limit. The consumer stops reading, waits until PostgreSQL answers again (backing
+off), then re-reads its own pending entries at once, so what it read during the outage is
+applied seconds after the recovery, not `claim_idle_ms` later, and each outage costs an entry
+one delivery, not one per retry.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.consumer.members import forget_idle_consumers
 from recommender_service.readmodel.bulk import Applied, apply_batch
 from recommender_service.readmodel.service import Change, apply_event
 from shared.events import Event, InvalidEvent
+from shared.http_errors import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,11 @@ EVENTS = Counter("recommender_events_total", "Stream entries handled", ["outcome
 
 OnChange = Callable[[Change], Awaitable[None]]
 MEMBERS_CHECK_SECONDS = 60.0
+OUTAGE_BACKOFF = (0.5, 5.0)  # first and longest wait between database probes
+
+
+class DependencyDown(Exception):
+    """PostgreSQL (or Redis) could not be reached while applying entries: retry them all later."""
 
 
 @dataclass
@@ -143,9 +156,14 @@ class StreamConsumer:
                 log.warning("consumer: group %s is gone; recreating it", self.group)
                 with contextlib.suppress(RedisError, OSError):
                     await self.ensure_group()
+            except DependencyDown as exc:
+                log.warning("consumer: %s; waiting for the database", exc.__cause__ or exc)
+                await self._wait_for_database(stop)
+                self._own_pending_read = False
             except (RedisError, OSError) as exc:
                 log.warning("consumer: redis unavailable (%s); retrying", exc)
                 await _sleep_or_stop(stop, 1.0)
+                self._own_pending_read = False  # entries read but not acknowledged
             except Exception:
                 log.exception("consumer: unexpected error; retrying")
                 await _sleep_or_stop(stop, 1.0)
@@ -214,6 +232,8 @@ class StreamConsumer:
             async with self.sessionmaker() as session, session.begin():
                 changes = await apply_batch(session, [applied for _, _, applied in valid])
         except Exception as exc:
+            if is_unavailable(exc):
+                raise DependencyDown("read model unreachable") from exc
             log.warning("consumer: batch of %d failed (%s); one by one", len(valid), exc)
             for entry_id, fields, _ in valid:
                 await self._handle(entry_id, fields)
@@ -240,6 +260,8 @@ class StreamConsumer:
             await self._dead_letter(entry_id, fields, f"invalid: {exc}")
             return
         except Exception as exc:
+            if is_unavailable(exc):
+                raise DependencyDown("read model unreachable") from exc
             self.stats.failed += 1
             EVENTS.labels("failed").inc()
             deliveries = await self._deliveries(entry_id)
@@ -252,6 +274,20 @@ class StreamConsumer:
         self.stats.last_entry_id = entry_id
         EVENTS.labels("applied").inc()
         await self._notify([change])
+
+    async def _wait_for_database(self, stop: asyncio.Event) -> None:
+        """Returns once PostgreSQL answers (or at `stop`), probing with a growing pause."""
+        pause, longest = OUTAGE_BACKOFF
+        while not stop.is_set():
+            await _sleep_or_stop(stop, pause)
+            try:
+                async with self.sessionmaker() as session:
+                    await session.execute(text("SELECT 1"))
+                return
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    return  # reachable, failing otherwise: the entries' own handling decides
+                pause = min(longest, pause * 2)
 
     async def _deliveries(self, entry_id: str) -> int:
         pending = await self.redis.xpending_range(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from recommender_service.consumer.stream import StreamConsumer
 from recommender_service.main import create_app
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
 from shared.database import asyncpg_url
+from shared.devstack import PostgresControl
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 from shared.events import (
     EpreuveUpserted,
@@ -33,6 +35,7 @@ from shared.events import (
     UserDeleted,
     UserUpserted,
 )
+from shared.http_errors import is_unavailable
 from tests.recommender.conftest import (
     STREAM,
     ReadModel,
@@ -478,3 +481,61 @@ async def test_consumers_idle_for_long_with_nothing_pending_leave_the_group(
         await forget_idle_consumers(redis, stream=STREAM, group=group, keep="live", idle_ms=60_000)
         == []
     )
+
+
+async def test_entries_read_during_a_database_outage_are_applied_soon_after_it(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """PostgreSQL stopped while the consumer runs: what it read meanwhile stays pending on its
+    own name, is not dead-lettered (the outage is not the entries' fault, even past
+    MAX_DELIVERIES retries), and is applied seconds after the server is back, long before
+    CLAIM_IDLE_MS (10 minutes here) would let anyone reclaim it."""
+    control = PostgresControl.from_env()
+    if control is None:
+        pytest.skip("PostgreSQL is external (DATABASE_URL set): not stopping it")
+    settings = settings.model_copy(
+        update={"claim_idle_ms": 600_000, "max_deliveries": 2, "consumer_block_ms": 100}
+    )
+    consumer = await _consumer(settings, redis, sessionmaker)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await publish(redis, UserUpserted(id=1))
+        await _wait_until(lambda: _count(sessionmaker, User), 1, "the first user")
+        await asyncio.to_thread(control.stop, "fast")
+        try:
+            for user_id in range(2, 7):
+                await publish(redis, UserUpserted(id=user_id))
+
+            async def read_any() -> int:  # it stops reading at its first failed batch
+                return min(1, await _pending(redis, consumer.group, consumer.name))
+
+            await _wait_until(read_any, 1, "a read during the outage")
+            await asyncio.sleep(3)  # several failed probes, more than MAX_DELIVERIES of them
+        finally:
+            await asyncio.to_thread(control.restart, "fast")  # starts the stopped server
+        await _wait_until(lambda: _count(sessionmaker, User), 6, "the outage's entries")
+        assert await _pending(redis, consumer.group, consumer.name) == 0
+        assert await redis.xlen(f"{STREAM}.dead") == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _wait_until(
+    probe: Callable[[], Awaitable[int]], expected: int, what: str, seconds: float = 60
+) -> None:
+    """Polls `probe` until it returns `expected` (generous bound: a loaded CI machine)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    value: int | str = "no answer"
+    while True:
+        try:
+            value = await probe()
+        except Exception as exc:  # the pool's connections died with the restarted server
+            if not is_unavailable(exc):
+                raise
+        if value == expected:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: {value} after {seconds:.0f} s, expected {expected}")
+        await asyncio.sleep(0.1)
