@@ -7,9 +7,10 @@ exactly is answered before it reaches these routes (`api.memory_hits`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from recommender_service.api.dependencies import ServingDep
 from recommender_service.serving import service
@@ -25,8 +26,13 @@ K = Annotated[int, Query(ge=1, le=100, description="How many items (1 to 100)")]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-class JSONBytes(Response):
-    media_type = "application/json"
+class JSONBytes(JSONResponse):
+    """A JSON body serialised already (a JSONResponse subclass, so that OpenAPI documents the
+    response model)."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content
 
 
 @router.get(
