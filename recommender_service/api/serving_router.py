@@ -7,10 +7,9 @@ exactly is answered before it reaches these routes (`api.memory_hits`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
 
 from recommender_service.api.dependencies import ServingDep
 from recommender_service.serving import service
@@ -18,21 +17,13 @@ from recommender_service.serving.items import ItemFilters
 from shared.enums import EpreuveType, Filiere, Niveau
 from shared.http_errors import error_responses
 from shared.recommendations import Recommendations, SimilarItems
+from shared.responses import JSONBytes
 from shared.text import Line
 
 router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=100, description="How many items (1 to 100)")]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
-
-
-class JSONBytes(JSONResponse):
-    """A JSON body serialised already (a JSONResponse subclass, so that OpenAPI documents the
-    response model)."""
-
-    def render(self, content: Any) -> bytes:
-        assert isinstance(content, bytes)
-        return content
 
 
 @router.get(

@@ -1,0 +1,79 @@
+"""The catalog's own last resort, when the recommender cannot answer at all (timeout, connection
+error, 5xx, open circuit) or nothing it listed is still shown here: plain rules on the catalog's
+own counters, answered as `source: "fallback"`. Every cold-start decision otherwise belongs to
+the recommender (`shared.recommendations`), which answers `source: "recommender"` even when its
+own chain fell back.
+
+- for a user: the most viewed + downloaded épreuves, their niveau and filière first, then their
+  filière, then the rest (`strategy: "popularity"`);
+- for an épreuve: the same filière and niveau, the same matière first, then by popularity
+  (`strategy: "content"`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog_service.epreuves.models import Epreuve
+from catalog_service.epreuves.service import POPULARITY, active_epreuves
+from catalog_service.recommendations.cards import Card, filters, seen_by
+from catalog_service.recommendations.schemas import RecommendationList, RecommendationQuery
+from catalog_service.users.models import User
+from shared.recommendations import Strategy
+
+
+async def popular_for(
+    *, session: AsyncSession, user: User | None, query: RecommendationQuery
+) -> RecommendationList:
+    statement = active_epreuves().where(*filters(query))
+    if query.exclude_seen and user is not None:
+        statement = statement.where(~seen_by(user.id))
+    closeness: list[Any] = []
+    if user is not None and user.filiere is not None:
+        same_cell = and_(Epreuve.filiere == user.filiere, Epreuve.niveau == user.niveau)
+        closeness = [case((same_cell, 0), (Epreuve.filiere == user.filiere, 1), else_=2)]
+    statement = statement.order_by(
+        *closeness, POPULARITY.desc(), Epreuve.avg_relevance.desc().nulls_last(), Epreuve.id.desc()
+    ).limit(query.k)
+    items = []
+    for epreuve in (await session.scalars(statement)).all():
+        reason = "popular"
+        if user is not None and user.filiere is not None and epreuve.filiere == user.filiere:
+            same = epreuve.niveau == user.niveau
+            reason = (
+                f"popular in {epreuve.niveau} {epreuve.filiere}"
+                if same
+                else (f"popular in {epreuve.filiere}")
+            )
+        items.append(Card.of(epreuve, float(epreuve.views + epreuve.downloads), reason))
+    return RecommendationList(
+        items=items, source="fallback", model_version=None, strategy=Strategy.POPULARITY
+    )
+
+
+async def content_neighbours(
+    *, session: AsyncSession, epreuve: Epreuve, k: int
+) -> RecommendationList:
+    same_matiere: ColumnElement[bool] = Epreuve.matiere == epreuve.matiere
+    statement = (
+        active_epreuves()
+        .where(
+            Epreuve.id != epreuve.id,
+            Epreuve.filiere == epreuve.filiere,
+            Epreuve.niveau == epreuve.niveau,
+        )
+        .order_by(case((same_matiere, 0), else_=1), POPULARITY.desc(), Epreuve.id.desc())
+        .limit(k)
+    )
+    items = []
+    for row in (await session.scalars(statement)).all():
+        if row.matiere == epreuve.matiere:
+            items.append(Card.of(row, 1.0, f"same matière: {row.matiere}"))
+        else:
+            items.append(Card.of(row, 0.5, f"also {row.niveau} {row.filiere}"))
+    return RecommendationList(
+        items=items, source="fallback", model_version=None, strategy=Strategy.CONTENT
+    )
