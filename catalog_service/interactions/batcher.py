@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +42,8 @@ from catalog_service.outbox.service import (
 )
 from shared.enums import InteractionKind
 from shared.events import SCHEMA_VERSION, EventType
+
+logger = logging.getLogger(__name__)
 
 _LOCK_USERS = "SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k"
 _LOCK_EPREUVES = (
@@ -110,8 +114,17 @@ class Pending:
 class IngestBatcher:
     """One per process and engine (see interactions.dependencies)."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 256,
+        on_committed: Callable[[set[int]], Awaitable[None]] | None = None,
+    ) -> None:
+        """`on_committed` hears the users of each committed batch before any of them is
+        answered, so that what their writes make stale is gone when they ask again."""
         self.engine = engine
+        self._on_committed = on_committed
         self._max_batch = max_batch
         self._queue: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -205,6 +218,11 @@ class IngestBatcher:
         self.transactions += 1
         self.items += len(batch)
         wake_local_relays()
+        if self._on_committed is not None:
+            try:
+                await self._on_committed({p.user_id for p in batch})
+            except Exception as exc:  # committed already: the writes are answered anyway
+                logger.warning("ingest batcher: on_committed failed (%r)", exc)
         for item, row in zip(batch, rows, strict=True):
             if item.future.done():
                 continue

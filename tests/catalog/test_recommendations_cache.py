@@ -222,3 +222,22 @@ async def test_no_database_connection_is_held_while_the_recommender_is_called(
     assert not request.done()
     assert pool.checkedout() == 0
     assert (await request).status_code == 200
+
+
+async def test_a_posted_interaction_retires_the_answer_before_the_post_is_answered(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,  # noqa: F811
+    recommender: Recommender,  # noqa: F811
+) -> None:
+    await _drained(app)
+    await app.state.relay.stop()  # only the write path itself: no relay to retire it later
+    first = (await _recommend(client, world, k=3)).json()
+    top = first["items"][0]["id"]
+    posted = await client.post(
+        "/v1/interactions", json={"epreuve_id": top, "kind": "DOWNLOAD"}, headers=world.student
+    )
+    assert posted.status_code == 201, posted.text
+    again = (await _recommend(client, world, k=3)).json()
+    assert top not in [i["id"] for i in again["items"]]
+    assert _calls(recommender) == 2
