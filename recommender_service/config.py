@@ -41,8 +41,10 @@ class Settings(BaseSettings):
     # replica re-reads its own pending entries at once: the host name and REPLICA_ID.
     replica_id: str = Field(default="1", min_length=1, max_length=64)
     consumer_name: str = Field(
-        default_factory=lambda data: f"{socket.gethostname()}-{data['replica_id']}"
-        + (f"-{os.getpid()}" if data["recommender_workers"] > 1 else ""),
+        default_factory=lambda data: (
+            f"{socket.gethostname()}-{data['replica_id']}"
+            + (f"-{os.getpid()}" if data["recommender_workers"] > 1 else "")
+        ),
         min_length=1,
     )
     consumer_enabled: bool = True
