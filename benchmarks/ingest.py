@@ -55,7 +55,17 @@ from shared.enums import EpreuveType, Filiere, Niveau, Role  # noqa: E402
 JWT_SECRET = "bench-jwt-secret-0123456789abcdef"
 STREAM = "bench.catalog.events"
 KINDS = ["CLICK", "VIEW", "DOWNLOAD"]
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def _one_page_pdf() -> bytes:
+    """Uploads must parse as a PDF with a page: the smallest one pypdf writes."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def _free_port() -> int:
@@ -69,6 +79,7 @@ async def _seed(database_url: str, uploads: Path, users: int, epreuves: int) -> 
     engine = make_engine(database_url, pool_size=2)
     sessions = make_sessionmaker(engine)
     password_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$" + "A" * 43  # never logged in
+    document = _one_page_pdf()
     user_ids, epreuve_ids = [], []
     try:
         async with sessions() as session:
@@ -109,7 +120,7 @@ async def _seed(database_url: str, uploads: Path, users: int, epreuves: int) -> 
                         annee=2020 + n % 5,
                         description="",
                     ),
-                    file=io.BytesIO(PDF),
+                    file=io.BytesIO(document),
                     filename="sujet.pdf",
                     upload_root=uploads,
                     max_bytes=1 << 20,
@@ -281,7 +292,7 @@ def run_once(
         access_ttl=timedelta(hours=2),
         refresh_ttl=timedelta(days=1),
     )
-    tokens = [signer.issue(uid, TokenType.ACCESS) for uid in user_ids[: args.clients]]
+    tokens = [signer.issue(uid, TokenType.ACCESS, version=0) for uid in user_ids[: args.clients]]
     port = _free_port()
     server = _serve(env, port, workers, Path(env["DATA_DIR"]) / "uvicorn.log", args.profile)
     stream_client = redis.Redis.from_url(env["REDIS_URL"])

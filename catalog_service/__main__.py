@@ -5,8 +5,16 @@ import asyncio
 import importlib.util
 import os
 import sys
+from typing import Any
 
-from catalog_service.config import get_settings
+from catalog_service.config import Settings, get_settings
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's forwarded-header options: believed only from FORWARDED_ALLOW_IPS (uvicorn's
+    own default trusts 127.0.0.1, which lets any local client pick its address)."""
+    allowed = settings.forwarded_allow_ips.strip()
+    return {"proxy_headers": bool(allowed), "forwarded_allow_ips": allowed or None}
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -19,10 +27,10 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.catalog_host,
         port=settings.catalog_port,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
         # Several worker processes share the port; each runs its own pool and outbox relay
         # (the relays take turns through an advisory lock, so stream order is kept).
         workers=args.workers,
+        **proxy_options(settings),
     )
     return 0
 

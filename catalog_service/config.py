@@ -45,12 +45,18 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_access_minutes: int = Field(default=30, ge=1)
     jwt_refresh_days: int = Field(default=7, ge=1)
-    # Attempts per client IP and username on /v1/auth/token and /v1/auth/register per window.
-    auth_rate_limit: int = Field(default=10, ge=1)
+    # Attempts on /v1/auth/token and /v1/auth/register per window: per account (from any IP)
+    # and per client IP (on any account). Behind a NAT many users share one IP: raise the
+    # latter there.
+    auth_rate_limit_account: int = Field(default=10, ge=1)
+    auth_rate_limit_ip: int = Field(default=60, ge=1)
     auth_rate_window_s: int = Field(default=60, ge=1)
     # The admin console's signed session cookie: its own key, or one derived from JWT_SECRET.
     session_secret: SecretStr | None = None
     admin_session_hours: int = Field(default=8, ge=1)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs or
+    # CIDRs, or "*"); none by default, so a client cannot pick the address it is counted as.
+    forwarded_allow_ips: str = ""
 
     # Uploaded PDFs.
     upload_dir: Path | None = None

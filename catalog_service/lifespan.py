@@ -1,8 +1,9 @@
 """What a catalog process creates when it starts and closes when it stops, in that order.
 
 1. the uploads folder, the engine, Redis, the recommender client;
-2. the cache of final recommendation answers (`recommendations.cache`) and its memory layer's
-   subscription to change notices;
+2. the memory layer and its subscription to change notices (`memory`), in which the cache of
+   final recommendation answers (`recommendations.cache`) and the accounts' standings
+   (`auth.standing`, mirrored at each token revocation this engine commits) are kept;
 3. the first admin, when FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD ask for it;
 4. the outbox relay, whose published events retire the cached answers they make stale.
 At shutdown: the relay, the subscription, the recommender client, Redis and the engine.
@@ -18,7 +19,11 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from catalog_service.auth import standing
+from catalog_service.auth.readers import VerifiedTokens
+from catalog_service.auth.standing import Standings
 from catalog_service.config import Settings
+from catalog_service.memory import make_memory
 from catalog_service.recommendations.cache import AnswerCache, forget_events
 from catalog_service.recommendations.client import make_client as make_recommender_client
 from catalog_service.users import service as users_service
@@ -42,16 +47,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.redis = redis
     app.state.recommender = make_recommender_client(settings)
-    answers = app.state.answers = AnswerCache(
-        redis,
-        ttl_seconds=settings.recommendations_cache_ttl_s,
-        memory_entries=settings.memory_cache_entries,
-    )
+    memory = make_memory(redis, max_entries=settings.memory_cache_entries)
+    app.state.answers = AnswerCache(redis, memory, ttl_seconds=settings.recommendations_cache_ttl_s)
+    app.state.standings = Standings(redis, memory, app.state.sessionmaker)
+    app.state.verified_tokens = VerifiedTokens(app.state.token_signer)
+    standing.attach(engine, redis, memory)
     stop = asyncio.Event()
-    following = asyncio.create_task(answers.memory.run(stop))
+    following = asyncio.create_task(memory.run(stop))
     relay = None
     try:
-        await answers.memory.wait_live(MEMORY_START_SECONDS)
+        await memory.wait_live(MEMORY_START_SECONDS)
         if settings.first_admin_email and settings.first_admin_password:
             async with app.state.sessionmaker() as session:
                 created = await users_service.ensure_admin(
@@ -79,6 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await relay.stop()
         stop.set()
         await asyncio.gather(following, return_exceptions=True)
+        standing.detach(engine)
         await app.state.recommender.aclose()
         await redis.aclose()
         await engine.dispose()

@@ -88,6 +88,12 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.INTERACTION_CREATED: InteractionCreated,
     EventType.EVALUATION_UPSERTED: EvaluationUpserted,
 }
+_TYPES: dict[type[Payload], EventType] = {model: t for t, model in PAYLOADS.items()}
+
+
+def event_type(payload: Payload) -> EventType:
+    """The event type a typed payload is published as (its class decides)."""
+    return _TYPES[type(payload)]
 
 
 class InvalidEvent(ValueError):
@@ -106,9 +112,8 @@ class Event(BaseModel):
     @classmethod
     def of(cls, payload: Payload, *, occurred_at: datetime | None = None) -> Event:
         """Builds the event for a typed payload (its type follows from the payload's class)."""
-        event_type = next(t for t, model in PAYLOADS.items() if isinstance(payload, model))
         extra = {"occurred_at": occurred_at} if occurred_at else {}
-        return cls(type=event_type, payload=payload.model_dump(mode="json"), **extra)
+        return cls(type=event_type(payload), payload=payload.model_dump(mode="json"), **extra)
 
     def parsed(self) -> Payload:
         """The payload validated against its type's model."""

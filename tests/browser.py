@@ -31,8 +31,9 @@ def chromium_executable() -> str | None:
 
 @contextlib.asynccontextmanager
 async def launch(executable: str) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=TIMEOUT_MS)  # its own default is 5 s, short on a loaded CI
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:

@@ -181,7 +181,8 @@ def stack(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[dict[st
             database_url=database_url, redis_url=redis_url, jwt_secret=JWT_SECRET,
             service_api_key=SERVICE_KEY, data_dir=tmp_path, upload_dir=tmp_path / "uploads",
             outbox_relay_enabled=False, first_admin_email=ADMIN[0], first_admin_password=ADMIN[1],
-            recommender_url=recommender.url, db_pool_size=5, auth_rate_limit=10_000,
+            recommender_url=recommender.url, db_pool_size=5,
+            auth_rate_limit_account=10_000, auth_rate_limit_ip=10_000,
         )  # fmt: skip
         with ThreadServer(create_catalog(catalog_settings)) as catalog:
             yield {"catalog": catalog.url, "recommender": recommender.url,

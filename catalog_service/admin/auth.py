@@ -112,10 +112,9 @@ class ConsoleAuth(AuthenticationBackend):
             await rate_limit.hit(
                 redis=self.catalog.redis,
                 scope=RATE_SCOPE,
-                client=rate_limit.login_client(
-                    request.client.host if request.client else None, email
+                budgets=rate_limit.login_budgets(
+                    settings, host=request.client.host if request.client else None, account=email
                 ),
-                limit=settings.auth_rate_limit,
                 window_s=settings.auth_rate_window_s,
             )
         except RateLimited as exc:

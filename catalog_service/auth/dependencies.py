@@ -1,13 +1,14 @@
-"""Who is calling: CurrentUser, TeacherUser (teacher or admin), AdminUser; ReaderId."""
+"""Who is calling: CurrentUser, TeacherUser (teacher or admin), AdminUser (reads that must not
+wait on the database: `auth.readers`)."""
 
 from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
 
+from catalog_service.auth.revocation import check_current
 from catalog_service.auth.tokens import TokenType
-from catalog_service.dependencies import SessionDep, SessionmakerDep, SignerDep
+from catalog_service.dependencies import SessionDep, SignerDep
 from catalog_service.errors import Forbidden, Unauthorized
 from catalog_service.users.models import User
 from shared.enums import Role
@@ -21,35 +22,11 @@ async def get_current_user(
 ) -> User:
     if not token:
         raise Unauthorized()
-    user_id = signer.verify(token, TokenType.ACCESS)
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("User is unknown or deactivated", code="inactive_user")
-    return user
+    claims = signer.verify(token, TokenType.ACCESS)
+    return check_current(await session.get(User, claims.user_id), claims)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-async def get_reader_id(
-    sessionmaker: SessionmakerDep,
-    signer: SignerDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> int:
-    """The signed-in user's id, for reads that must not hold a database connection (the
-    recommendation routes wait on the recommender): the account is checked in a session of
-    its own, closed before the route runs."""
-    if not token:
-        raise Unauthorized()
-    user_id = signer.verify(token, TokenType.ACCESS)
-    async with sessionmaker() as session:
-        active = await session.scalar(select(User.is_active).where(User.id == user_id))
-    if not active:
-        raise Unauthorized("User is unknown or deactivated", code="inactive_user")
-    return user_id
-
-
-ReaderId = Annotated[int, Depends(get_reader_id)]
 
 
 def require_teacher(user: CurrentUser) -> User:

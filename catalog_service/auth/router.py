@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 
 from catalog_service.auth import rate_limit
+from catalog_service.auth.revocation import redeem_refresh
 from catalog_service.auth.schemas import PasswordForm, RefreshRequest, TokenPair
 from catalog_service.auth.tokens import TokenSigner, TokenType
 from catalog_service.dependencies import RedisDep, SessionDep, SettingsDep, SignerDep
@@ -21,21 +22,30 @@ router = APIRouter(
 
 
 async def _limit(
-    request: Request, redis: RedisDep, settings: SettingsDep, scope: str, name: str
+    request: Request, redis: RedisDep, settings: SettingsDep, scope: str, account: str
 ) -> None:
+    """One attempt on `account` from the caller's address, against both budgets
+    (`rate_limit.login_budgets`): guessing one account from many IPs, and many accounts from
+    one IP, are both slowed down.
+
+    The address is the TCP peer's, or the forwarded client's when the peer is a proxy named in
+    FORWARDED_ALLOW_IPS (uvicorn's proxy headers, see catalog_service.__main__); the app itself
+    never reads X-Forwarded-For.
+    """
+    host = request.client.host if request.client else None
     await rate_limit.hit(
         redis=redis,
         scope=scope,
-        client=rate_limit.login_client(request.client.host if request.client else None, name),
-        limit=settings.auth_rate_limit,
+        budgets=rate_limit.login_budgets(settings, host=host, account=account),
         window_s=settings.auth_rate_window_s,
     )
 
 
-def _pair(signer: TokenSigner, user_id: int) -> TokenPair:
+def _pair(signer: TokenSigner, user: User) -> TokenPair:
+    version = user.token_version
     return TokenPair(
-        access_token=signer.issue(user_id, TokenType.ACCESS),
-        refresh_token=signer.issue(user_id, TokenType.REFRESH),
+        access_token=signer.issue(user.id, TokenType.ACCESS, version=version),
+        refresh_token=signer.issue(user.id, TokenType.REFRESH, version=version),
         expires_in=int(signer.access_ttl.total_seconds()),
     )
 
@@ -70,14 +80,16 @@ async def token(
     user = await users.authenticate(session=session, email=form.username, password=form.password)
     if user is None:
         raise Unauthorized("Incorrect email or password", code="invalid_credentials")
-    return _pair(signer, user.id)
+    return _pair(signer, user)
 
 
 @router.post("/refresh", name="refresh")
 async def refresh(body: RefreshRequest, session: SessionDep, signer: SignerDep) -> TokenPair:
-    """A new token pair for a valid refresh token of an active user."""
-    user_id = signer.verify(body.refresh_token, TokenType.REFRESH)
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("User is unknown or deactivated", code="inactive_user")
-    return _pair(signer, user.id)
+    """A new token pair for a valid refresh token of an active user.
+
+    Rotation: the pair replaces the refresh token, which is refused from then on; presenting
+    it again revokes every token of the account (`refresh_token_reused`).
+    """
+    claims = signer.verify(body.refresh_token, TokenType.REFRESH)
+    user = await redeem_refresh(session=session, claims=claims)
+    return _pair(signer, user)

@@ -83,6 +83,10 @@ async def download_epreuve(
             "Content-Disposition": storage.content_disposition(name),
             "ETag": f'"{epreuve.file_sha256}"',
             "Cache-Control": "private, max-age=0",
+            # Never rendered as anything but the PDF it was checked to be, and if a browser
+            # shows it inline, with no script, form or same-origin access.
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
         },
     )
 

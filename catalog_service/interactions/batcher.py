@@ -7,15 +7,22 @@ Idle, a request is written at once (the flusher runs at the next loop turn); und
 items that arrive while a batch is being written form the next batch, so the per-transaction
 cost (round trips, COMMIT's WAL flush, the relay wake-up) is shared.
 
-The transaction: (1) the per-user outbox order locks, in ascending key order (two workers'
-batches never deadlock on them), taken before any outbox id is drawn, so one user's events
-reach the stream in commit order across workers; (2) the épreuve rows whose counters move,
-locked in id order for the same reason (NO KEY UPDATE: the interactions' foreign-key checks
-take KEY SHARE locks, which a FOR UPDATE would conflict with, in no set order); (3) one
-statement that keeps the inputs whose user and
-épreuve are active, inserts their interactions and outbox rows (ids drawn in input order) and
-bumps the counters, and returns per input whether it was accepted. A rejected input gets its
-own 401 / 404; a failed transaction fails every request of the batch with the same error.
+The transaction: (1) the épreuve rows whose counters move, locked in id order (NO KEY UPDATE:
+the interactions' foreign-key checks take KEY SHARE locks, which a FOR UPDATE would conflict
+with, in no set order); (2) one statement that keeps the inputs whose user is active (and whose
+token is of the user's current version: auth.revocation) and whose épreuve is active, inserts
+their interactions (ids drawn in input order), bumps the counters, and returns per input whether
+it was accepted; (3) the accepted rows' typed events, through the outbox (which takes the users'
+order locks, in key order, before drawing the outbox ids). Every writer takes épreuve rows
+before order locks, so batches of several workers do not deadlock.
+
+A rejected input gets its own 401 / 404. Poison isolation: what can be checked before the
+database is checked in `submit` (metadata that is not plain JSON never joins a batch); a batch
+that the database still refuses for one request's data (a data exception, a constraint) is
+split in halves, each in its own transaction, until the faulty request is alone: it gets its
+422 and every other request is committed, in submission order. Nothing costs more in the
+common case (no savepoint per request). A failure that is nobody's data (the database is down)
+fails the batch's requests alike.
 """
 
 from __future__ import annotations
@@ -23,50 +30,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from catalog_service.errors import NotFound, Unauthorized
-from catalog_service.interactions.models import Interaction
-from catalog_service.outbox.service import (
-    NOTIFY_CHANNEL,
-    has_local_relays,
-    order_lock_keys,
-    wake_local_relays,
-)
+from catalog_service.errors import Invalid, NotFound, Unauthorized
+from catalog_service.interactions.service import RecordedInteraction, created_event
+from catalog_service.outbox.service import record_events
 from shared.enums import InteractionKind
-from shared.events import SCHEMA_VERSION, EventType
 
 logger = logging.getLogger(__name__)
 
-_LOCK_USERS = "SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k"
 _LOCK_EPREUVES = (
     "SELECT count(*) FROM (SELECT id FROM catalog.epreuve WHERE id = ANY($1::bigint[])"
     " ORDER BY id FOR NO KEY UPDATE) AS locked"
 )
-_ISO_UTC = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-    || CASE WHEN date_part('microseconds', now())::bigint % 1000000 = 0 THEN ''
-            ELSE to_char(now() AT TIME ZONE 'UTC', '.US') END || 'Z'"""
 # created_at is now(): the transaction's timestamp, as the column's default would give.
 _WRITE = """
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::smallint[],
-                         $6::uuid[], $7::text[])
-        WITH ORDINALITY AS t (user_id, epreuve_id, kind, metadata, relevance, event_id, payload,
+                         $6::int[])
+        WITH ORDINALITY AS t (user_id, epreuve_id, kind, metadata, relevance, token_version,
                               ord)
 ),
-ok_user AS (SELECT id FROM catalog."user" WHERE id = ANY($1::bigint[]) AND is_active),
+users AS (SELECT id, is_active, token_version FROM catalog."user" WHERE id = ANY($1::bigint[])),
 ok_epreuve AS (SELECT id FROM catalog.epreuve WHERE id = ANY($2::bigint[]) AND is_active),
 accepted AS MATERIALIZED (
     SELECT s.*, nextval(pg_get_serial_sequence('catalog.interaction', 'id')) AS id
     FROM (SELECT input.* FROM input
-          JOIN ok_user ON ok_user.id = input.user_id
+          JOIN users ON users.id = input.user_id AND users.is_active
+                    AND users.token_version = input.token_version
           JOIN ok_epreuve ON ok_epreuve.id = input.epreuve_id
           ORDER BY input.ord) AS s
 ),
@@ -76,12 +73,6 @@ i AS (
     SELECT id, user_id, epreuve_id, kind, CAST(metadata AS jsonb), relevance, now()
     FROM accepted
 ),
-o AS (
-    INSERT INTO catalog.outbox_event (event_id, type, occurred_at, schema_version, payload)
-    SELECT event_id, $8, $9, $10,
-           CAST(payload AS jsonb) || jsonb_build_object('id', id, 'created_at', <ISO>)
-    FROM accepted ORDER BY ord
-),
 c AS (
     UPDATE catalog.epreuve AS e
     SET views = e.views + b.views, downloads = e.downloads + b.downloads
@@ -90,25 +81,31 @@ c AS (
           FROM accepted WHERE kind IN ('VIEW', 'DOWNLOAD') GROUP BY epreuve_id) AS b
     WHERE e.id = b.epreuve_id
 )
-SELECT input.ord, ok_user.id IS NOT NULL AS user_ok, accepted.id, now() AS created_at
+SELECT input.ord, coalesce(users.is_active, false) AS active,
+       users.token_version IS NOT DISTINCT FROM input.token_version AS current, accepted.id,
+       now() AS created_at
 FROM input
-LEFT JOIN ok_user ON ok_user.id = input.user_id
+LEFT JOIN users ON users.id = input.user_id
 LEFT JOIN accepted ON accepted.ord = input.ord
-ORDER BY input.ord""".replace("<ISO>", _ISO_UTC)
-_NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
+ORDER BY input.ord"""
 _DEADLOCK = "40P01"
 _ATTEMPTS = 3
 _COUNTED = (InteractionKind.VIEW, InteractionKind.DOWNLOAD)
+# SQLSTATE classes caused by one request's own values: data exception, integrity constraint
+# violation, program limit exceeded (e.g. a value too deeply nested).
+_REQUEST_FAULTS = ("22", "23", "54")
 
 
 @dataclass(slots=True)
 class Pending:
     user_id: int
+    token_version: int
     epreuve_id: int
     kind: InteractionKind
     metadata: dict[str, Any] | None
+    metadata_json: str | None
     relevance: int | None
-    future: asyncio.Future[Interaction]
+    future: asyncio.Future[RecordedInteraction]
 
 
 class IngestBatcher:
@@ -125,24 +122,38 @@ class IngestBatcher:
         answered, so that what their writes make stale is gone when they ask again."""
         self.engine = engine
         self._on_committed = on_committed
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._max_batch = max_batch
         self._queue: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
-        # Observability (and tests): transactions written and interactions they carried.
+        # Observability (and tests): transactions committed, interactions they carried, and
+        # deadlocked attempts retried.
         self.transactions = 0
         self.items = 0
+        self.retries = 0
 
     async def submit(
         self,
         *,
         user_id: int,
+        token_version: int,
         epreuve_id: int,
         kind: InteractionKind,
         metadata: dict[str, Any] | None,
         relevance: int | None,
-    ) -> Interaction:
-        future: asyncio.Future[Interaction] = asyncio.get_running_loop().create_future()
-        self._queue.append(Pending(user_id, epreuve_id, kind, metadata, relevance, future))
+    ) -> RecordedInteraction:
+        """Queues the interaction for the next group commit; its row once committed.
+
+        `token_version`: the caller's token's `ver` (a revoked token gets its 401 here).
+        Invalid (422) at once, before joining a batch, when `metadata` is not plain JSON.
+        """
+        metadata_json = _metadata_json(metadata)
+        future: asyncio.Future[RecordedInteraction] = asyncio.get_running_loop().create_future()
+        self._queue.append(
+            Pending(
+                user_id, token_version, epreuve_id, kind, metadata, metadata_json, relevance, future
+            )
+        )
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="interactions-group-commit")
         # A cancelled request (client gone) does not cancel the write of the others.
@@ -154,12 +165,7 @@ class IngestBatcher:
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-                try:
-                    await self._write_retrying(batch)
-                except Exception as exc:  # the transaction failed: every request fails alike
-                    for item in batch:
-                        if not item.future.done():
-                            item.future.set_exception(exc)
+                await self._write_isolating(batch)
         finally:
             self._flusher = None
             # Cancelled mid-way: no request may hang on its future.
@@ -168,81 +174,131 @@ class IngestBatcher:
                     item.future.set_exception(RuntimeError("ingest batcher stopped"))
             self._queue.clear()
 
+    async def _write_isolating(self, batch: list[Pending]) -> None:
+        """Writes `batch`; halves it while the database refuses one request's data."""
+        try:
+            await self._write_retrying(batch)
+        except Exception as exc:
+            sqlstate = _request_fault(exc)
+            if sqlstate is None:  # not a request's data: every request fails alike
+                _fail(batch, exc)
+            elif len(batch) == 1:
+                _fail(
+                    batch,
+                    Invalid(
+                        "The database refused this interaction's data",
+                        code="invalid_interaction",
+                        details={"sqlstate": sqlstate},
+                    ),
+                )
+            else:  # left half first: each user's requests stay in submission order
+                half = len(batch) // 2
+                await self._write_isolating(batch[:half])
+                await self._write_isolating(batch[half:])
+
     async def _write_retrying(self, batch: list[Pending]) -> None:
         for attempt in range(_ATTEMPTS):
             try:
                 return await self._write(batch)
             except DBAPIError as exc:
                 # All locks are taken in one global order; a deadlock can still come from a
-                # transaction elsewhere (record_interaction inside another endpoint's work).
-                if getattr(exc.orig, "sqlstate", None) != _DEADLOCK or attempt + 1 == _ATTEMPTS:
+                # transaction elsewhere that takes them in another (a user's order lock, then
+                # an épreuve row).
+                if _sqlstate(exc) != _DEADLOCK or attempt + 1 == _ATTEMPTS:
                     raise
+                self.retries += 1
 
     async def _write(self, batch: list[Pending]) -> None:
         occurred_at = datetime.now(UTC)
-        payloads = [
-            json.dumps(
-                {
-                    "user_id": p.user_id,
-                    "epreuve_id": p.epreuve_id,
-                    "kind": p.kind.value,
-                    "relevance": p.relevance,
-                }
-            )
-            for p in batch
-        ]
-        lock_space = order_lock_keys(0)[0]
-        lock_keys = sorted({order_lock_keys(p.user_id)[1] for p in batch})
         counted = sorted({p.epreuve_id for p in batch if p.kind in _COUNTED})
         args = (
             [p.user_id for p in batch],
             [p.epreuve_id for p in batch],
             [p.kind.value for p in batch],
-            [None if p.metadata is None else json.dumps(p.metadata) for p in batch],
+            [p.metadata_json for p in batch],
             [p.relevance for p in batch],
-            [uuid.uuid4() for _ in batch],
-            payloads,
-            EventType.INTERACTION_CREATED.value,
-            occurred_at,
-            SCHEMA_VERSION,
+            [p.token_version for p in batch],
         )
         # Driver SQL through SQLAlchemy: its error wrapping and invalidation of lost
         # connections give the same 503 as the other endpoints when the database is down.
-        async with self.engine.begin() as conn:
-            await conn.exec_driver_sql(_LOCK_USERS, (lock_space, lock_keys))
+        async with self._sessions() as session, session.begin():
+            conn = await session.connection()
             if counted:
                 await conn.exec_driver_sql(_LOCK_EPREUVES, (counted,))
             rows = (await conn.exec_driver_sql(_WRITE, args)).mappings().all()
-            if not has_local_relays():  # relays elsewhere: delivered at COMMIT
-                await conn.exec_driver_sql(_NOTIFY)
+            results: list[RecordedInteraction | Exception] = [
+                _result(item, row) for item, row in zip(batch, rows, strict=True)
+            ]
+            written = [r for r in results if isinstance(r, RecordedInteraction)]
+            await record_events(
+                session=session,
+                payloads=[created_event(r) for r in written],
+                ordering_keys={r.user_id for r in written},
+                occurred_at=occurred_at,
+            )
         self.transactions += 1
         self.items += len(batch)
-        wake_local_relays()
-        if self._on_committed is not None:
+        if self._on_committed is not None and written:
             try:
-                await self._on_committed({p.user_id for p in batch})
+                await self._on_committed({r.user_id for r in written})
             except Exception as exc:  # committed already: the writes are answered anyway
                 logger.warning("ingest batcher: on_committed failed (%r)", exc)
-        for item, row in zip(batch, rows, strict=True):
+        for item, result in zip(batch, results, strict=True):
             if item.future.done():
                 continue
-            if not row["user_ok"]:
-                item.future.set_exception(
-                    Unauthorized("User is unknown or deactivated", code="inactive_user")
-                )
-            elif row["id"] is None:
-                item.future.set_exception(
-                    NotFound(f"Épreuve {item.epreuve_id} not found", code="epreuve_not_found")
-                )
+            if isinstance(result, Exception):
+                item.future.set_exception(result)
             else:
-                item.future.set_result(
-                    Interaction(
-                        id=row["id"],
-                        user_id=item.user_id,
-                        epreuve_id=item.epreuve_id,
-                        kind=item.kind,
-                        meta=item.metadata,
-                        relevance=item.relevance,
-                        created_at=row["created_at"],
-                    )
-                )
+                item.future.set_result(result)
+
+
+def _result(item: Pending, row: Any) -> RecordedInteraction | Exception:
+    if not row["active"]:
+        return Unauthorized("User is unknown or deactivated", code="inactive_user")
+    if not row["current"]:
+        return Unauthorized("Token revoked, sign in again", code="token_revoked")
+    if row["id"] is None:
+        return NotFound(f"Épreuve {item.epreuve_id} not found", code="epreuve_not_found")
+    return RecordedInteraction(
+        id=row["id"],
+        user_id=item.user_id,
+        epreuve_id=item.epreuve_id,
+        kind=item.kind,
+        meta=item.metadata,
+        relevance=item.relevance,
+        created_at=row["created_at"],
+    )
+
+
+def _metadata_json(metadata: dict[str, Any] | None) -> str | None:
+    """The JSON text PostgreSQL will parse; NaN and Infinity (accepted by Python's JSON
+    parser, refused by jsonb) are refused here, before the request joins a batch."""
+    if metadata is None:
+        return None
+    try:
+        return json.dumps(metadata, allow_nan=False)
+    except ValueError as exc:
+        message = "metadata must be plain JSON: NaN and Infinity are not allowed"
+        raise Invalid(
+            f"metadata: {message}",
+            details=[{"field": "metadata", "message": message, "type": "value_error"}],
+        ) from exc
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _request_fault(exc: BaseException) -> str | None:
+    """The SQLSTATE when the database refused a statement for the values it carried."""
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return None
+    sqlstate = _sqlstate(exc)
+    return sqlstate if sqlstate and sqlstate[:2] in _REQUEST_FAULTS else None
+
+
+def _fail(batch: list[Pending], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)

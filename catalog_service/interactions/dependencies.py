@@ -1,4 +1,4 @@
-"""The ingest path's own dependencies: the caller's id from the token, the group-commit batcher.
+"""The ingest path's own dependencies: the caller's token claims, the group-commit batcher.
 
 All `async def`: FastAPI runs a plain `def` dependency in a worker thread, a thread hand-off
 per dependency per request (measured ~3 per POST /v1/interactions before this).
@@ -10,17 +10,18 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog_service.auth.dependencies import oauth2_scheme
-from catalog_service.auth.tokens import TokenSigner, TokenType
+from catalog_service.auth.tokens import TokenClaims, TokenSigner, TokenType
 from catalog_service.errors import Unauthorized
 from catalog_service.interactions.batcher import IngestBatcher
 from catalog_service.recommendations.cache import forget
 
 
-async def get_token_user_id(
+async def get_token_claims(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> int:
-    """The id in a valid access token. Whether that user is active is checked by the write
-    statement itself (interactions.batcher), on every request."""
+) -> TokenClaims:
+    """The claims of a valid access token. Whether that user is active and the token still
+    theirs (its version) is checked by the write statement itself (interactions.batcher), on
+    every request."""
     if not token:
         raise Unauthorized()
     signer: TokenSigner = request.app.state.token_signer
@@ -41,5 +42,5 @@ async def get_batcher(request: Request) -> IngestBatcher:
     return batcher
 
 
-TokenUserId = Annotated[int, Depends(get_token_user_id)]
+AccessClaims = Annotated[TokenClaims, Depends(get_token_claims)]
 Batcher = Annotated[IngestBatcher, Depends(get_batcher)]

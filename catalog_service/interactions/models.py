@@ -1,7 +1,7 @@
 """The `interaction` table: one row per VIEW, DOWNLOAD, CLICK or RATE."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, SmallInteger, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,3 +31,22 @@ class Interaction(Base):
     # 1-5, for RATE interactions that carry one.
     relevance: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class InteractionRow(Protocol):
+    """What a response is built from: this ORM row, or the write paths' RecordedInteraction."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def epreuve_id(self) -> int: ...
+    @property
+    def kind(self) -> InteractionKind: ...
+    @property
+    def meta(self) -> dict[str, Any] | None: ...
+    @property
+    def relevance(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, status
 
-from catalog_service.interactions.dependencies import Batcher, TokenUserId
+from catalog_service.interactions.dependencies import AccessClaims, Batcher
 from catalog_service.interactions.schemas import InteractionCreate, InteractionRead
 from shared.http_errors import error_responses
 
@@ -15,12 +15,13 @@ router = APIRouter(
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="create_interaction")
 async def create_interaction(
-    data: InteractionCreate, user_id: TokenUserId, batcher: Batcher
+    data: InteractionCreate, claims: AccessClaims, batcher: Batcher
 ) -> InteractionRead:
     """Records a CLICK, VIEW, DOWNLOAD or RATE by the caller (always for themself)."""
     # Written in a group commit with the requests of the same moment; 201 after COMMIT.
     row = await batcher.submit(
-        user_id=user_id,
+        user_id=claims.user_id,
+        token_version=claims.version,
         epreuve_id=data.epreuve_id,
         kind=data.kind,
         metadata=data.metadata,

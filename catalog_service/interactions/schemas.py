@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from catalog_service.interactions.models import Interaction
+from catalog_service.interactions.models import InteractionRow
 from shared.enums import InteractionKind
 from shared.strict import IntOnly
 from shared.text import JsonObject
@@ -58,7 +58,7 @@ class InteractionRead(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Interaction) -> "InteractionRead":
+    def from_row(cls, row: InteractionRow) -> "InteractionRead":
         return cls(
             id=row.id,
             user_id=row.user_id,

@@ -7,7 +7,7 @@ published. The script skips events already among the stream's last entries, whic
 idempotent: a retried script call, or a pass that appended but could not commit (a crash, a lost
 database connection), never puts an event on the stream twice.
 
-Woken right after COMMIT by writers of this process (a session hook, see outbox.service), and by
+Woken right after COMMIT by writers on its engine in this process (see outbox.wakeup), and by
 LISTEN on the outbox channel for writers elsewhere: each relay forwards its process's commits to
 the others as one coalesced NOTIFY, and processes without a relay (CLI tools) NOTIFY inside their
 transactions. A polling fallback covers lost notifications.
@@ -34,8 +34,9 @@ from sqlalchemy import BigInteger, Table, Text, bindparam, delete, func, select,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from catalog_service.outbox import wakeup
 from catalog_service.outbox.models import OutboxEvent
-from catalog_service.outbox.service import NOTIFY_CHANNEL, add_commit_hook, remove_commit_hook
+from catalog_service.outbox.wakeup import NOTIFY, NOTIFY_CHANNEL
 from shared.events import Event
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,6 @@ end
 return ids
 """
 
-_NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
 _table = cast(Table, OutboxEvent.__table__)
 # One statement marks the whole batch: UPDATE … FROM unnest(ids, stream_ids).
 _published = (
@@ -152,14 +152,14 @@ class OutboxRelay:
         self._stopping.clear()
         self._own_engine = create_async_engine(self._engine.url, pool_size=1, pool_recycle=1800)
         self._wake.set()  # publish whatever was left pending while no relay ran
-        add_commit_hook(self._on_local_commit)
+        wakeup.attach(self._engine, self._on_local_commit)
         self._tasks = [
             asyncio.create_task(self._run(), name="outbox-relay"),
             asyncio.create_task(self._listen(), name="outbox-relay-listen"),
         ]
 
     async def stop(self) -> None:
-        remove_commit_hook(self._on_local_commit)
+        wakeup.detach(self._engine, self._on_local_commit)
         self._stopping.set()
         self._wake.set()
         tasks, self._tasks = self._tasks, []
@@ -331,7 +331,7 @@ class OutboxRelay:
                 if self._notify_due.is_set():
                     # One NOTIFY, after the commits it covers, for any number of local writes.
                     self._notify_due.clear()
-                    await asyncio.wait_for(conn.execute(_NOTIFY), timeout=5)
+                    await asyncio.wait_for(conn.execute(NOTIFY), timeout=5)
                     last_ping = time.monotonic()
                 elif time.monotonic() - last_ping >= LISTENER_PING_INTERVAL:
                     await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)

@@ -1,63 +1,96 @@
-"""Writing events into the outbox, inside the caller's transaction (never a dual write)."""
+"""Writing events into the outbox, inside the caller's transaction (never a dual write).
 
-from collections.abc import Callable
+The only code that writes outbox rows: every domain change, one at a time or a batch at once,
+hands its typed `shared.events` payloads to `record_events` (or `record_event`), which builds
+each event, takes the per-user ordering locks, inserts the rows and has the relays woken by the
+caller's COMMIT (see outbox.wakeup).
+
+Ordering: a user's concurrent writers are serialised until commit by a transaction-level
+advisory lock per user, taken before the insert draws the rows' ids from the sequence, so that
+one user's outbox ids, and therefore the stream, follow commit order. Several keys are locked in
+ascending order, so two batches never deadlock on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from datetime import UTC, datetime
 
-from sqlalchemy import Table, event, func, insert, literal, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.outbox.models import OutboxEvent
-from shared.events import Event, Payload
+from catalog_service.outbox.wakeup import wake_on_commit
+from shared.events import SCHEMA_VERSION, Payload, event_type
 
-# Channel the relay LISTENs on; NOTIFY is delivered only when the writer's transaction commits.
-NOTIFY_CHANNEL = "catalog_outbox"
 _ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox order per user"
-_WAKE_PENDING = "outbox_wake_pending"  # session.info: wake the relays at this commit
-_HOOKED = "outbox_hooked"  # session.info: the session's commit listeners are in place
 
-_table = cast(Table, OutboxEvent.__table__)
+# One statement for one event or thousands: the inputs as arrays (one prepared statement for
+# any size), ids drawn in input order (ORDER BY ord). The locks are an uncorrelated subquery in
+# the filter, evaluated once before the first row reaches the insert, hence before any id.
+# Driver SQL: no SQLAlchemy compile step (measured ~0.3 ms a call under load).
+# The event ids are random UUIDs drawn by PostgreSQL (no Python uuid4 and encoding per event).
+_INSERT = """
+INSERT INTO catalog.outbox_event (event_id, type, occurred_at, schema_version, payload)
+SELECT gen_random_uuid(), e.type, e.occurred_at, $4::int, CAST(e.payload AS jsonb)
+FROM unnest($1::text[], $2::timestamptz[], $3::text[])
+    WITH ORDINALITY AS e (type, occurred_at, payload, ord)
+WHERE (SELECT count(pg_advisory_xact_lock($5::int, k)) FROM unnest($6::int[]) AS k) IS NOT NULL
+ORDER BY e.ord
+RETURNING id"""
 
-# Relays running in this process (OutboxRelay.start/stop register them).
-_local_relays: set[Callable[[], None]] = set()
 
+async def record_events(
+    *,
+    session: AsyncSession,
+    payloads: Sequence[Payload],
+    ordering_keys: Iterable[int] = (),
+    occurred_at: datetime | Sequence[datetime] | None = None,
+) -> list[int]:
+    """Adds one event per payload, in order, to the session's transaction; returns their ids.
 
-def add_commit_hook(hook: Callable[[], None]) -> None:
-    _local_relays.add(hook)
-
-
-def remove_commit_hook(hook: Callable[[], None]) -> None:
-    _local_relays.discard(hook)
+    `ordering_keys` (user ids) are locked until commit first (see the module docstring).
+    `occurred_at`: one time for all, one per payload, or now. The relays are woken at COMMIT;
+    a rollback leaves no row and wakes nothing.
+    """
+    if not payloads:
+        return []
+    if occurred_at is None or isinstance(occurred_at, datetime):
+        occurred = [occurred_at or datetime.now(UTC)] * len(payloads)
+    else:
+        occurred = list(occurred_at)
+        if len(occurred) != len(payloads):
+            raise ValueError("occurred_at needs one time per payload")
+    keys = sorted({k % 2**31 for k in ordering_keys})  # int4, the lock's second key
+    args = (
+        [event_type(p).value for p in payloads],
+        occurred,
+        # JSON mode, as Event.of dumps it; straight to JSON text (pydantic-core, ~3 µs).
+        [p.model_dump_json() for p in payloads],
+        SCHEMA_VERSION,
+        _ORDER_LOCK_SPACE,
+        keys,
+    )
+    conn = await session.connection()
+    ids = sorted((await conn.exec_driver_sql(_INSERT, args)).scalars())
+    await wake_on_commit(session)
+    return ids
 
 
 async def record_event(
-    *, session: AsyncSession, payload: Payload, ordering_key: int | None = None
-) -> OutboxEvent:
-    """Adds the event for `payload` to the session's transaction and wakes the relay on commit.
-
-    `ordering_key` (a user id) serialises that user's concurrent writers until commit, so their
-    outbox ids, and therefore the stream, follow commit order per user. Returns the row as
-    written (not attached to the session).
-    """
-    event_ = Event.of(payload)
-    values = {
-        "event_id": event_.event_id,
-        "type": event_.type.value,
-        "occurred_at": event_.occurred_at,
-        "schema_version": event_.schema_version,
-        "payload": event_.payload,
-    }
-    # One statement on the hot path (Core, no unit-of-work flush). The lock is in the source
-    # row's filter, so it is held before the insert draws the row's id from the sequence.
-    source = select(*(literal(value, _table.c[name].type) for name, value in values.items()))
-    if ordering_key is not None:
-        lock = func.pg_advisory_xact_lock(_ORDER_LOCK_SPACE, ordering_key % 2**31)
-        source = source.where(lock.is_not(None))
-    statement = insert(_table).from_select(list(values), source).returning(_table.c.id)
-    row_id = (await session.execute(statement)).scalar_one()
-    await wake_relays_on_commit(session)
-    return OutboxEvent(id=row_id, **values)
+    *,
+    session: AsyncSession,
+    payload: Payload,
+    ordering_key: int | None = None,
+    occurred_at: datetime | None = None,
+) -> int:
+    """`record_events` for one payload; returns the outbox row's id."""
+    keys = () if ordering_key is None else (ordering_key,)
+    [row_id] = await record_events(
+        session=session, payloads=[payload], ordering_keys=keys, occurred_at=occurred_at
+    )
+    return row_id
 
 
 @dataclass(frozen=True)
@@ -74,57 +107,3 @@ async def backlog(*, session: AsyncSession) -> Backlog:
     return Backlog(
         pending=int(count), oldest_pending_age_s=None if oldest is None else float(oldest)
     )
-
-
-def order_lock_keys(ordering_key: int) -> tuple[int, int]:
-    """The two keys of `pg_advisory_xact_lock` that serialise one user's outbox writers."""
-    return _ORDER_LOCK_SPACE, ordering_key % 2**31
-
-
-async def wake_relays_on_commit(session: AsyncSession) -> None:
-    """For a writer that inserted outbox rows itself: have the relays woken by its COMMIT."""
-    if _local_relays:
-        # The relay of this process is woken right after COMMIT and sends other replicas one
-        # coalesced NOTIFY: a NOTIFY inside every write would serialise all commits on
-        # PostgreSQL's notification lock (measured: 4,300 → 1,000 commits/s).
-        _wake_after_commit(session.sync_session)
-    else:
-        await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
-
-
-async def wake_relays_now(conn: AsyncConnection) -> None:
-    """For an autocommit writer whose outbox rows are already committed."""
-    if _local_relays:
-        for hook in list(_local_relays):
-            hook()
-    else:
-        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
-
-
-def has_local_relays() -> bool:
-    """Whether a relay runs in this process (else writers NOTIFY inside their transaction)."""
-    return bool(_local_relays)
-
-
-def wake_local_relays() -> None:
-    """For a writer that has just committed outbox rows: wake this process's relays."""
-    for hook in list(_local_relays):
-        hook()
-
-
-def _wake_after_commit(session: Session) -> None:
-    session.info[_WAKE_PENDING] = True
-    if not session.info.get(_HOOKED):  # once per session: listeners outlive transactions
-        session.info[_HOOKED] = True
-        event.listen(session, "after_commit", _after_commit)
-        event.listen(session, "after_rollback", _after_rollback)
-
-
-def _after_commit(session: Session) -> None:
-    if session.info.pop(_WAKE_PENDING, False):
-        for hook in list(_local_relays):
-            hook()
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_WAKE_PENDING, None)

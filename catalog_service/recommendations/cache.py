@@ -9,8 +9,8 @@ the lookup reads in the same round trip (one Lua script) as the entry:
 - the recommender's active version, items generation and this user's token there
   (`shared.freshness`), which it moves whenever its answers change.
 An answer computed from state read before a change is stored under the old values and never
-read. The memory layer (`shared.nearcache`) hears the same changes as notices: this service's
-own channel, the recommender's, and any activation. Entries are the response bytes as sent,
+read. The memory layer (`catalog_service.memory`) hears the same changes as notices: this
+service's own, the recommender's, and any activation. Entries are the response bytes as sent,
 with their own expiry; counters and averages in them may lag by at most `ttl_seconds`.
 """
 
@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from catalog_service.memory import CHANNEL
 from shared.events import (
     EpreuveDeleted,
     EpreuveUpserted,
@@ -38,9 +39,7 @@ from shared.events import (
 )
 from shared.freshness import (
     ABSENT,
-    ACTIVE_CHANNEL,
     ACTIVE_POINTER_KEY,
-    CHANGES_CHANNEL,
     ITEMS_GENERATION_KEY,
     USER_TOKEN_TTL_SECONDS,
     user_scope,
@@ -53,7 +52,6 @@ _MEMORY_HIT, _REDIS_HIT, _MISS = (LOOKUPS.labels(r) for r in ("memory", "redis",
 
 PREFIX = "catalog:recommendations"
 GENERATION_KEY = f"{PREFIX}:gen"
-CHANNEL = f"{PREFIX}:changes"
 _NO_USER = f"{PREFIX}:t:none"  # never written: similar lists depend on no user
 
 _GET = """
@@ -80,19 +78,17 @@ class Found:
 
 
 class AnswerCache:
-    def __init__(
-        self, redis: aioredis.Redis, *, ttl_seconds: int, memory_entries: int = 10_000
-    ) -> None:
+    def __init__(self, redis: aioredis.Redis, memory: NearCache, *, ttl_seconds: int) -> None:
         """`redis` must not decode responses: entries are bytes."""
         self.redis = redis
+        self.memory = memory
         self.ttl_seconds = min(ttl_seconds, USER_TOKEN_TTL_SECONDS)
-        self.memory = NearCache(
-            redis,
-            scope_channels=[CHANNEL, CHANGES_CHANNEL],
-            clear_channels=[ACTIVE_CHANNEL],
-            max_entries=memory_entries,
-        )
         self._get = redis.register_script(_GET)
+
+    def _memory_expiry(self) -> float:
+        # An alias of an entry already in memory: the entry's own expiry is not kept there,
+        # and a shorter life only costs a Redis read.
+        return time.time() + min(self.ttl_seconds, 60)
 
     def remembered(self, scope: str, key: str) -> bytes | None:
         """The memory layer alone: no round trip (`recommendations.memory_hits`)."""
@@ -101,11 +97,17 @@ class AnswerCache:
             _MEMORY_HIT.inc()
         return body  # type: ignore[no-any-return]
 
-    async def lookup(self, scope: str, key: str, *, user_id: int | None) -> Found:
-        """Memory, else Redis. Redis down is a miss: the answer is computed, not stored."""
+    async def lookup(
+        self, scope: str, key: str, *, user_id: int | None, alias: str | None = None
+    ) -> Found:
+        """Memory, else Redis. Redis down is a miss: the answer is computed, not stored.
+
+        `alias`: the raw request the answer is also kept under in memory (`remembered`)."""
         mark = self.memory.mark()
         body = self.remembered(scope, key)
         if body is not None:
+            if alias is not None:
+                self.memory.put(scope, alias, body, mark=mark, expires_at=self._memory_expiry())
             return Found(body, None, mark)
         keys = [
             _user_token_key(user_id) if user_id is not None else _NO_USER,
@@ -125,17 +127,21 @@ class AnswerCache:
             expires, _, body = raw.partition(b"|")
             if float(expires) > time.time():
                 _REDIS_HIT.inc()
-                self.memory.put(scope, key, body, mark=mark, expires_at=float(expires))
+                for name in (key, alias) if alias is not None else (key,):
+                    self.memory.put(scope, name, body, mark=mark, expires_at=float(expires))
                 return Found(body, stamp, mark)
         _MISS.inc()
         return Found(None, stamp, mark)
 
-    async def store(self, found: Found, scope: str, key: str, body: bytes) -> None:
+    async def store(
+        self, found: Found, scope: str, key: str, body: bytes, *, alias: str | None = None
+    ) -> None:
         """Keeps `body`, a miss's answer, under the stamp its lookup read."""
         if found.stamp is None:
             return
         expires = time.time() + self.ttl_seconds
-        self.memory.put(scope, key, body, mark=found.mark, expires_at=expires)
+        for name in (key, alias) if alias is not None else (key,):
+            self.memory.put(scope, name, body, mark=found.mark, expires_at=expires)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"{PREFIX}:{scope}", f"{key}|{found.stamp}", b"%.3f|%s" % (expires, body))
             pipe.expire(f"{PREFIX}:{scope}", self.ttl_seconds)

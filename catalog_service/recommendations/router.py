@@ -1,13 +1,14 @@
 """GET /v1/users/me/recommendations and GET /v1/epreuves/{id}/similar.
 
-Never a 5xx because the recommender is away: the service answers with its fallback.
+Never a 5xx because the recommender is away: the service answers with its fallback. A request
+repeated exactly is answered before it reaches these routes (`memory_hits`).
 """
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from catalog_service.auth.dependencies import ReaderId
+from catalog_service.auth.readers import ReaderClaims
 from catalog_service.dependencies import IdPath, SessionmakerDep
 from catalog_service.recommendations import service
 from catalog_service.recommendations.dependencies import AnswersDep, RecommenderDep
@@ -29,7 +30,8 @@ router = APIRouter(tags=["recommendations"], responses=error_responses(401, 404,
     response_class=JSONBytes,
 )
 async def my_recommendations(
-    user_id: ReaderId,
+    request: Request,
+    reader: ReaderClaims,
     sessionmaker: SessionmakerDep,
     recommender: RecommenderDep,
     answers: AnswersDep,
@@ -39,7 +41,12 @@ async def my_recommendations(
     the most popular in your niveau and filière when it cannot answer (`source: "fallback"`).
     Already-seen épreuves are left out unless `exclude_seen=false`."""
     body = await service.for_user(
-        sessionmaker=sessionmaker, client=recommender, cache=answers, user_id=user_id, query=query
+        sessionmaker=sessionmaker,
+        client=recommender,
+        cache=answers,
+        user_id=reader.user_id,
+        query=query,
+        raw_query=raw_query(request),
     )
     return JSONBytes(body)
 
@@ -51,7 +58,8 @@ async def my_recommendations(
     response_class=JSONBytes,
 )
 async def similar_epreuves(
-    _user_id: ReaderId,
+    request: Request,
+    _reader: ReaderClaims,
     epreuve_id: IdPath,
     sessionmaker: SessionmakerDep,
     recommender: RecommenderDep,
@@ -62,6 +70,11 @@ async def similar_epreuves(
     matière, filière and niveau when the recommender cannot answer."""
     body = await service.similar_to(
         sessionmaker=sessionmaker, client=recommender, cache=answers, epreuve_id=epreuve_id,
-        k=query.k,
+        k=query.k, raw_query=raw_query(request),
     )  # fmt: skip
     return JSONBytes(body)
+
+
+def raw_query(request: Request) -> str:
+    # What `memory_hits` matches a repeated request by.
+    return str(request.scope["query_string"].decode("latin-1"))

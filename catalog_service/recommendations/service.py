@@ -45,6 +45,10 @@ def _json(answer: RecommendationList) -> bytes:
     return _LIST.dump_json(answer)
 
 
+def alias_of(raw_query: str | None) -> str | None:
+    return None if raw_query is None else f"q|{raw_query}"
+
+
 def query_key(query: RecommendationQuery) -> str:
     parts = (query.niveau, query.filiere, query.type, (query.matiere or "").lower())
     return f"k{query.k}|x{int(query.exclude_seen)}|" + ",".join(p or "" for p in parts)
@@ -57,9 +61,12 @@ async def for_user(
     cache: AnswerCache,
     user_id: int,
     query: RecommendationQuery,
+    raw_query: str | None = None,
 ) -> bytes:
-    scope, key = user_scope(user_id), query_key(query)
-    found = await cache.lookup(scope, key, user_id=user_id)
+    """`raw_query`: the request's query string, which a repeated request is matched by before
+    routing (`memory_hits`)."""
+    scope, key, alias = user_scope(user_id), query_key(query), alias_of(raw_query)
+    found = await cache.lookup(scope, key, user_id=user_id, alias=alias)
     if found.body is not None:
         return found.body
     params: dict[str, Any] = query.model_dump(mode="json", exclude_none=True)
@@ -86,7 +93,7 @@ async def for_user(
             strategy=answer.fallback,
         )
     )
-    await cache.store(found, scope, key, body)
+    await cache.store(found, scope, key, body, alias=alias)
     return body
 
 
@@ -105,10 +112,11 @@ async def similar_to(
     cache: AnswerCache,
     epreuve_id: int,
     k: int,
+    raw_query: str | None = None,
 ) -> bytes:
     """404 for an épreuve that is not (or no longer) active."""
-    scope, key = item_scope(epreuve_id), f"k{k}"
-    found = await cache.lookup(scope, key, user_id=None)
+    scope, key, alias = item_scope(epreuve_id), f"k{k}", alias_of(raw_query)
+    found = await cache.lookup(scope, key, user_id=None, alias=alias)
     if found.body is not None:
         return found.body
     async with sessionmaker() as session:
@@ -130,7 +138,7 @@ async def similar_to(
             strategy=answer.fallback,
         )
     )
-    await cache.store(found, scope, key, body)
+    await cache.store(found, scope, key, body, alias=alias)
     return body
 
 

@@ -5,11 +5,11 @@
 - Interactions, evaluations and comments (about 17,000 rows) are written in batches at the SQL
   level, for two reasons: the service path stamps every row with `now()`, which would erase the
   academic-year timeline the recommender learns from, and one commit per row costs minutes. Each
-  batch is one transaction holding, as the services do, the domain rows, one outbox event per
-  row (`interaction.created`, plus `evaluation.upserted` after each RATE, in that order), the
-  counters and averages recomputed in SQL, and one NOTIFY for the relay. Never a dual write.
-  The seed is the only writer of its users' history, so the services' per-user advisory lock
-  (ordering concurrent writers) is not needed: outbox ids follow the set's chronological order.
+  batch is one transaction holding, as the services do, the domain rows, their typed events
+  through the outbox (`interaction.created`, plus `evaluation.upserted` after each RATE, in that
+  order, stamped with the set's own times), and the counters and averages recomputed in SQL.
+  Never a dual write. The seed is the only writer of its users' history, so the services'
+  per-user order lock is not needed: outbox ids follow the set's chronological order.
 """
 
 from __future__ import annotations
@@ -36,15 +36,14 @@ from catalog_service.epreuves.schemas import EpreuveCreate
 from catalog_service.evaluations.models import Evaluation
 from catalog_service.evaluations.service import averages_update
 from catalog_service.interactions.models import Interaction
-from catalog_service.outbox.models import OutboxEvent
-from catalog_service.outbox.service import NOTIFY_CHANNEL
+from catalog_service.outbox.service import record_events
 from catalog_service.seed import pdf
 from catalog_service.seed.generator import DEMO_PASSWORD, DemoSet, SeedEvaluation
 from catalog_service.users import service as users_service
 from catalog_service.users.models import User
 from catalog_service.users.schemas import UserCreate
 from shared.enums import InteractionKind
-from shared.events import EvaluationUpserted, Event, InteractionCreated, Payload
+from shared.events import EvaluationUpserted, InteractionCreated, Payload
 
 BATCH = 2_000
 Progress = Callable[[str], None]
@@ -182,17 +181,6 @@ async def _write_epreuves(
     return ids
 
 
-def _outbox_row(payload: Payload, occurred_at: datetime) -> dict[str, Any]:
-    event = Event.of(payload, occurred_at=occurred_at)
-    return {
-        "event_id": event.event_id,
-        "type": event.type.value,
-        "occurred_at": event.occurred_at,
-        "schema_version": event.schema_version,
-        "payload": event.payload,
-    }
-
-
 async def _write_activity(
     session: AsyncSession,
     chunk: Sequence[Any],
@@ -216,12 +204,13 @@ async def _write_activity(
             insert(Interaction).returning(Interaction.id, sort_by_parameter_order=True), rows
         )
     ).all()
-    outbox: list[dict[str, Any]] = []
+    payloads: list[Payload] = []
+    occurred_at: list[datetime] = []
     rated: list[SeedEvaluation] = []
     counters: dict[int, list[int]] = {}
     for interaction_id, row, seed in zip(ids, rows, chunk, strict=True):
-        payload = InteractionCreated(id=interaction_id, **row)
-        outbox.append(_outbox_row(payload, seed.at))
+        payloads.append(InteractionCreated(id=interaction_id, **row))
+        occurred_at.append(seed.at)
         if seed.kind in (InteractionKind.VIEW, InteractionKind.DOWNLOAD):
             views_downloads = counters.setdefault(row["epreuve_id"], [0, 0])
             views_downloads[seed.kind == InteractionKind.DOWNLOAD] += 1
@@ -235,7 +224,8 @@ async def _write_activity(
                 relevance=evaluation.relevance,
                 updated_at=evaluation.at,
             )
-            outbox.append(_outbox_row(upserted, evaluation.at))
+            payloads.append(upserted)
+            occurred_at.append(evaluation.at)
     if rated:
         await session.execute(
             insert(Evaluation),
@@ -253,9 +243,8 @@ async def _write_activity(
         )
     await _bump_counters(session, counters)
     await _recompute_averages(session, sorted({epreuves[e.epreuve_key] for e in rated}))
-    await session.execute(insert(OutboxEvent), outbox)
-    await session.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
-    return len(outbox)
+    await record_events(session=session, payloads=payloads, occurred_at=occurred_at)
+    return len(payloads)
 
 
 async def _bump_counters(session: AsyncSession, counters: dict[int, list[int]]) -> None:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Identity, Index, String, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Identity, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog_service.db import Base
@@ -26,6 +26,8 @@ class User(Base):
     filiere: Mapped[Filiere | None] = mapped_column(enum_column(Filiere))
     role: Mapped[Role] = mapped_column(enum_column(Role), default=Role.STUDENT)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # Carried by every token issued (claim `ver`); bumped to revoke them all (auth.revocation).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

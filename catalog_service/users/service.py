@@ -6,7 +6,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog_service.auth import standing
 from catalog_service.auth.passwords import hash_password, verify_password
+from catalog_service.auth.revocation import revoke_tokens
 from catalog_service.errors import BadRequest, Conflict, NotFound
 from catalog_service.outbox.service import record_event
 from catalog_service.pagination import PageParams
@@ -105,6 +107,10 @@ async def deactivate(*, session: AsyncSession, admin: User, user_id: int) -> Non
     await _apply(session, user, {"is_active": False}, event=UserDeleted(id=user_id))
 
 
+# A change of any of these revokes every token the user holds (auth.revocation).
+_REVOKING = ("password_hash", "role", "is_active")
+
+
 async def _apply(
     session: AsyncSession,
     user: User,
@@ -113,18 +119,22 @@ async def _apply(
     event: UserDeleted | None = None,
 ) -> User:
     """The one place a user row changes after creation, with its event (`user.upserted`
-    unless another is given); commits. So every change of what a user's tokens may do
-    (`password_hash`, `role`, `is_active`) passes here."""
+    unless another is given); commits. A change of what a user's tokens may do
+    (`password_hash`, `role`, `is_active`) revokes them all here."""
+    revoke = any(f in changes and changes[f] != getattr(user, f) for f in _REVOKING)
     for field, value in changes.items():
         setattr(user, field, value)
     session.add(user)
     await session.flush()
+    if revoke:
+        await revoke_tokens(session=session, user_id=user.id)
     await session.refresh(user)
     if event is None:
         await _publish(session, user)
     else:
         await record_event(session=session, payload=event, ordering_key=user.id)
     await session.commit()
+    await standing.mirrored(session)
     return user
 
 

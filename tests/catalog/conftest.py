@@ -13,7 +13,7 @@
   (so its `user.upserted` outbox row exists, like a real registration).
 - `make_epreuve(teacher=None, **fields)` → Epreuve created through the épreuves service with
   the `pdf_bytes` file (a teacher is created when none is given).
-- `pdf_bytes`: a tiny valid PDF.
+- `pdf_bytes`: a tiny valid one-page PDF (`one_page_pdf()` makes others).
 - `site`: the app served by uvicorn on loopback (its URL); `tab`: a headless Chromium tab on
   it (tests/browser.py), for the browser tests.
 """
@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import httpx
 import pytest
 from fastapi import FastAPI
+from pypdf import PdfWriter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.auth.passwords import hash_password_sync
@@ -51,11 +52,19 @@ DEFAULT_PASSWORD = "password-123"
 # argon2 costs ~0.1 s: hash the factories' default password once per session.
 _DEFAULT_HASH = hash_password_sync(DEFAULT_PASSWORD)
 
-PDF_BYTES = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-    b"trailer<</Root 1 0 R>>\n%%EOF\n"
-)
+
+def one_page_pdf(*, width: float = 595, padding: int = 0) -> bytes:
+    """A valid one-page A4-high PDF written by pypdf, `padding` bytes of metadata larger."""
+    writer = PdfWriter()
+    writer.add_blank_page(width, 842)
+    if padding:
+        writer.add_metadata({"/Padding": "0" * padding})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+PDF_BYTES = one_page_pdf()
 
 
 class MakeUser(Protocol):
@@ -73,7 +82,7 @@ class MakeUser(Protocol):
 
 @pytest.fixture
 def pdf_bytes() -> bytes:
-    """A minimal PDF that passes the upload checks (magic bytes and %%EOF trailer)."""
+    """A minimal PDF that passes the upload checks (it parses, with one page)."""
     return PDF_BYTES
 
 
@@ -127,9 +136,9 @@ async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
         yield db
 
 
-def auth_headers(app: FastAPI, user_id: int) -> dict[str, str]:
-    """Bearer header with a fresh access token for `user_id`."""
-    token = app.state.token_signer.issue(user_id, TokenType.ACCESS)
+def auth_headers(app: FastAPI, user: User) -> dict[str, str]:
+    """Bearer header with a fresh access token for `user` (at their current token version)."""
+    token = app.state.token_signer.issue(user.id, TokenType.ACCESS, version=user.token_version)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -160,7 +169,7 @@ def make_user(app: FastAPI) -> MakeUser:
         hashed = _DEFAULT_HASH if password == DEFAULT_PASSWORD else None
         async with app.state.sessionmaker() as db:
             user = await create_user(session=db, data=data, password_hash=hashed)
-        return user, auth_headers(app, user.id)
+        return user, auth_headers(app, user)
 
     return factory
 

@@ -149,7 +149,7 @@ async def test_refresh_for_deactivated_user_is_401(
     user, _ = await make_user()
     from catalog_service.auth.tokens import TokenType
 
-    token = app.state.token_signer.issue(user.id, TokenType.REFRESH)
+    token = app.state.token_signer.issue(user.id, TokenType.REFRESH, version=0)
     user.is_active = False
     session.add(user)
     await session.commit()
@@ -166,7 +166,7 @@ async def test_refresh_without_token_is_422(client: httpx.AsyncClient) -> None:
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"auth_rate_limit": 3}
+    return {"auth_rate_limit_account": 3}
 
 
 async def test_token_attempts_past_the_limit_are_429_with_retry_after(

@@ -115,7 +115,7 @@ async def test_logout_needs_the_token_then_ends_the_session(
     assert (await client.get("/admin/dashboard")).status_code == 302
 
 
-@pytest.mark.parametrize("settings_overrides", [{"auth_rate_limit": 2}], indirect=True)
+@pytest.mark.parametrize("settings_overrides", [{"auth_rate_limit_account": 2}], indirect=True)
 async def test_the_login_rate_limit_is_the_apis(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:

@@ -165,12 +165,19 @@ async def _train(page: Any, *, run: int) -> None:
 
 
 async def _wait_finished(page: Any, *, version: int) -> None:
-    """The page refreshes itself while a run lasts; reloaded here too should it be done."""
+    """The page refreshes itself while a run lasts; reloaded here too should it be done. A
+    reload or a count can meet the page's own refresh navigating: then look again."""
+    from playwright.async_api import Error as PlaywrightError
+
     running = page.locator(f"tr[data-version='{version}'][data-status='training']")
+    listed = page.locator(f"tr[data-version='{version}']")
     async with asyncio.timeout(180):
-        while (
-            await running.count() or not await page.locator(f"tr[data-version='{version}']").count()
-        ):
-            await asyncio.sleep(1)
-            if not await page.locator("#training-in-progress").count():
-                await page.reload()
+        while True:
+            try:
+                if await listed.count() and not await running.count():
+                    return
+                await asyncio.sleep(1)
+                if not await page.locator("#training-in-progress").count():
+                    await page.reload()
+            except PlaywrightError:
+                await asyncio.sleep(1)

@@ -5,8 +5,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from catalog_service.auth.tokens import TokenType
 from catalog_service.main import create_app
-from tests.catalog.conftest import auth_headers
 from tests.conftest import _plain, asgi_client
 from tests.e2e.servers import free_port
 from tests.http_checks import statuses_and_ports_around_a_500
@@ -110,7 +110,8 @@ async def test_an_unreachable_database_is_503_with_retry_after(settings) -> None
     )
     app = create_app(unreachable)
     async with asgi_client(app, lifespan=True) as client:
-        response = await client.get("/v1/users/me", headers=auth_headers(app, 1))
+        token = app.state.token_signer.issue(1, TokenType.ACCESS, version=0)
+        response = await client.get("/v1/users/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert _shape(response) == {

@@ -103,15 +103,25 @@ async def test_interaction_on_unknown_epreuve_is_404_and_writes_nothing(
     assert "interaction.created" not in types
 
 
-async def test_interaction_on_deleted_epreuve_is_404(
+async def test_interaction_on_deleted_epreuve_is_404_and_changes_nothing(
     client: httpx.AsyncClient, make_user, make_epreuve, session
 ) -> None:
     epreuve = await make_epreuve()
     await session.execute(update(Epreuve).where(Epreuve.id == epreuve.id).values(is_active=False))
     await session.commit()
     _, headers = await make_user()
-    body = {"epreuve_id": epreuve.id, "kind": "DOWNLOAD"}
-    assert (await client.post("/v1/interactions", json=body, headers=headers)).status_code == 404
+    outbox_before = (await session.scalars(select(OutboxEvent.id).order_by(OutboxEvent.id))).all()
+    for kind in ("DOWNLOAD", "VIEW", "CLICK"):
+        body = {"epreuve_id": epreuve.id, "kind": kind}
+        response = await client.post("/v1/interactions", json=body, headers=headers)
+        assert response.status_code == 404
+        assert response.json()["code"] == "epreuve_not_found"
+    session.expire_all()
+    assert (await session.scalars(select(Interaction.id))).all() == []
+    outbox_after = (await session.scalars(select(OutboxEvent.id).order_by(OutboxEvent.id))).all()
+    assert outbox_after == outbox_before
+    counters = select(Epreuve.views, Epreuve.downloads).where(Epreuve.id == epreuve.id)
+    assert tuple((await session.execute(counters)).one()) == (0, 0)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.relay import OutboxRelay
-from catalog_service.outbox.service import NOTIFY_CHANNEL, record_event
+from catalog_service.outbox.service import record_event
+from catalog_service.outbox.wakeup import NOTIFY_CHANNEL
 from shared.devstack import EmbeddedRedis
 from shared.events import Event, UserUpserted
 from tests.catalog.fixtures_events import (
@@ -31,11 +32,10 @@ from tests.catalog.fixtures_events import (
 async def _write(sessions: async_sessionmaker[AsyncSession], user_ids: list[int]) -> list[int]:
     """One transaction with one outbox row per user id; returns the rows' ids."""
     async with sessions() as session, session.begin():
-        rows = [
+        return [
             await record_event(session=session, payload=UserUpserted(id=u), ordering_key=u)
             for u in user_ids
         ]
-    return [row.id for row in rows]
 
 
 async def _rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxEvent]:
@@ -81,13 +81,12 @@ async def test_a_local_commit_wakes_the_relay_long_before_the_poll_interval(
     await relay.start()
     try:
         await _wait_listening(engine)
-        latencies = []
         for user in range(1, 6):
             await _write(sessions, [user])
-            latencies.append(await wait_until(_stream_has(redis_client, user)))
+            # Far below the 60 s poll: only a wake-up can publish within the bound.
+            await wait_until(_stream_has(redis_client, user), limit=20)
     finally:
         await relay.stop()
-    assert max(latencies) < 0.5, latencies
 
 
 async def test_two_relays_publish_each_row_once_in_commit_order(
@@ -175,10 +174,9 @@ async def test_a_notify_from_another_process_wakes_the_relay(
     try:
         await _wait_listening(engine)
         await _external_write(engine, 7)
-        latency = await wait_until(_stream_has(redis_client, 1), limit=5)
+        await wait_until(_stream_has(redis_client, 1), limit=20)  # the poll is 60 s
     finally:
         await relay.stop()
-    assert latency < 0.5
 
 
 async def test_local_commits_are_forwarded_to_other_replicas_as_one_notify(
@@ -236,10 +234,15 @@ async def test_relay_listens_again_after_its_connection_is_killed(
     try:
         first = await _wait_listening(engine)
         await _admin_fetch(engine, "SELECT pg_terminate_backend($1)", first)
-        second = await _wait_listening(engine, other_than=first)
-        assert second != first
+        await _wait_listening(engine, other_than=first)
+
+        async def first_gone() -> bool:
+            query = "SELECT pid FROM pg_stat_activity WHERE pid = $1"
+            return await _admin_fetch(engine, query, first) == []
+
+        await wait_until(first_gone, limit=20)
         await _external_write(engine, 7)
-        assert await wait_until(_stream_has(redis_client, 1), limit=5) < 0.5
+        await wait_until(_stream_has(redis_client, 1), limit=20)  # the poll is 60 s
     finally:
         await relay.stop()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 import statistics
 from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from pypdf import PdfReader
 
 from catalog_service.seed.generator import (
     ADMIN_EMAIL,
@@ -175,6 +177,7 @@ def test_pdf_is_a_small_deterministic_one_page_document(demo: DemoSet) -> None:
     assert pdf.startswith(b"%PDF-")
     assert pdf.rstrip().endswith(b"%%EOF")
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 1
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1  # what uploads are checked with
     assert len(pdf) < 80_000
     assert render(demo.epreuves[0]) == pdf
     assert render(demo.epreuves[1]) != pdf

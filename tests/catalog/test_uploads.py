@@ -1,17 +1,20 @@
 """PDF uploads (checked by content, size-limited, atomic) and downloads (headers, DOWNLOAD)."""
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfWriter
 from sqlalchemy import select, update
 
 from catalog_service.epreuves import storage
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.interactions.models import Interaction
 from shared.enums import Role
+from tests.catalog.conftest import PDF_BYTES, one_page_pdf
 
 FORM = {
     "title": "Partiel de mécanique",
@@ -26,6 +29,17 @@ FORM = {
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {"max_upload_mb": 1}
+
+
+def _pdf_of_size(size: int) -> bytes:
+    """A valid one-page PDF of exactly `size` bytes (its padding's digits shift the offsets)."""
+    padding = 1
+    for _ in range(5):
+        content = one_page_pdf(padding=padding)
+        if len(content) == size:
+            return content
+        padding += size - len(content)
+    raise AssertionError("no PDF of that size")
 
 
 def _stored_files(root: Path) -> list[Path]:
@@ -58,19 +72,55 @@ async def test_non_pdf_named_pdf_is_415_and_leaves_no_file(
     assert _stored_files(settings.uploads_path) == []
 
 
-async def test_pdf_header_without_eof_trailer_is_415(
-    client: httpx.AsyncClient, make_user, pdf_bytes
+def _zero_pages() -> bytes:
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+def _encrypted(user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=io.BytesIO(PDF_BYTES))
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF\n", id="html"),
+        pytest.param(_zero_pages(), id="zero-pages"),
+        pytest.param(PDF_BYTES[: len(PDF_BYTES) // 2], id="cut-in-half"),
+        pytest.param(PDF_BYTES.replace(b"%%EOF", b""), id="no-eof"),
+        pytest.param(b"%PDF-1.7\n%%EOF\n", id="header-only"),
+        pytest.param(_encrypted("needs-a-password"), id="password-protected"),
+    ],
+)
+async def test_what_does_not_parse_as_a_pdf_with_a_page_is_415_and_leaves_no_file(
+    client: httpx.AsyncClient, make_user, settings, session, content: bytes
 ) -> None:
     _, headers = await make_user(Role.TEACHER)
-    truncated = pdf_bytes.replace(b"%%EOF", b"")
-    assert (await _post(client, headers, truncated)).status_code == 415
+    response = await _post(client, headers, content)
+    assert response.status_code == 415
+    assert response.json()["code"] == "not_a_pdf"
+    assert _stored_files(settings.uploads_path) == []
+    assert (await session.scalars(select(Epreuve))).all() == []
+
+
+async def test_a_pdf_anyone_may_open_is_accepted_though_encrypted(
+    client: httpx.AsyncClient, make_user
+) -> None:
+    _, headers = await make_user(Role.TEACHER)
+    assert (await _post(client, headers, _encrypted(""))).status_code == 201
 
 
 async def test_file_over_the_limit_is_413_and_leaves_no_file(
     client: httpx.AsyncClient, make_user, pdf_bytes, settings, session
 ) -> None:
     _, headers = await make_user(Role.TEACHER)
-    big = pdf_bytes[:-7] + b"\n" + b"0" * (1024 * 1024) + b"\n%%EOF\n"
+    big = one_page_pdf(padding=1024 * 1024)
     response = await _post(client, headers, big)
     assert response.status_code == 413
     assert response.json()["code"] == "too_large"
@@ -95,7 +145,7 @@ async def test_file_at_the_limit_is_accepted(
     client: httpx.AsyncClient, make_user, pdf_bytes
 ) -> None:
     _, headers = await make_user(Role.TEACHER)
-    exact = pdf_bytes[:-6] + b"0" * (1024 * 1024 - len(pdf_bytes)) + b"%%EOF\n"
+    exact = _pdf_of_size(1024 * 1024)
     assert len(exact) == 1024 * 1024
     assert (await _post(client, headers, exact)).status_code == 201
 
@@ -111,6 +161,8 @@ async def test_download_streams_the_pdf_with_headers_and_records_download(
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-length"] == str(len(pdf_bytes))
     assert response.headers["etag"] == f'"{hashlib.sha256(pdf_bytes).hexdigest()}"'
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "sandbox"
     assert response.headers["content-disposition"] == (
         "attachment; filename=\"sujet.pdf\"; filename*=UTF-8''sujet.pdf"
     )
@@ -163,7 +215,7 @@ async def test_owner_replaces_the_file_and_the_old_one_is_removed(
     teacher, headers = await make_user(Role.TEACHER)
     epreuve = await make_epreuve(teacher=teacher)
     [old] = _stored_files(settings.uploads_path)
-    newer = pdf_bytes.replace(b"%PDF-1.4", b"%PDF-1.7")
+    newer = one_page_pdf(width=842)  # landscape
     files = {"file": ("v2.pdf", newer, "application/pdf")}
     response = await client.put(f"/v1/epreuves/{epreuve.id}/file", files=files, headers=headers)
     assert response.status_code == 200

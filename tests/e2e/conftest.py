@@ -101,7 +101,8 @@ async def stack(
         recommender_breaker_reset_s=0.5,
         outbox_relay_enabled=True,
         db_pool_size=5,
-        auth_rate_limit=100,
+        auth_rate_limit_account=100,
+        auth_rate_limit_ip=1000,
     )
     catalog_app = create_catalog(catalog_settings)
     catalog = await Server(catalog_app).start()

@@ -43,18 +43,27 @@ def free_port() -> int:
 class Server:
     """One uvicorn server in this loop; `start()` / `stop()` may alternate (same port)."""
 
-    def __init__(self, app: Any, port: int | None = None, *, lifespan: str = "on") -> None:
+    def __init__(
+        self, app: Any, port: int | None = None, *, lifespan: str = "on", **options: Any
+    ) -> None:
+        """`lifespan="off"` for an app whose lifespan the test already runs (the catalog `app`
+        fixture); `options`: more uvicorn.Config arguments (proxy_headers, forwarded_allow_ips…)."""
         self.app = app
-        # "off" for an app whose lifespan the test already runs (the catalog `app` fixture).
         self.lifespan = lifespan
         self.port = port or free_port()
+        self._options = options
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, timeout_s: float = 30.0) -> Server:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=self.lifespan
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan=self.lifespan,
+            **self._options,
         )
         self._server = uvicorn.Server(config)
         # Signal handlers belong to the test runner, not to a server inside it.
@@ -78,8 +87,8 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, port: int | None = None) -> AsyncIterator[Server]:
-    server = await Server(app, port).start()
+async def serve(app: Any, port: int | None = None, **options: Any) -> AsyncIterator[Server]:
+    server = await Server(app, port, **options).start()
     try:
         yield server
     finally:

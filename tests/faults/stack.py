@@ -99,7 +99,8 @@ class FaultStack:
             "CATALOG_URL": f"http://127.0.0.1:{catalog_port}",
             "FIRST_ADMIN_EMAIL": ADMIN[0],
             "FIRST_ADMIN_PASSWORD": ADMIN[1],
-            "AUTH_RATE_LIMIT": "100000",
+            "AUTH_RATE_LIMIT_ACCOUNT": "100000",
+            "AUTH_RATE_LIMIT_IP": "100000",
             "AUTO_RETRAIN_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
             **(extra_env or {}),
@@ -153,7 +154,7 @@ class FaultStack:
                 registered = await http.post("/v1/auth/register", json=body)
                 registered.raise_for_status()
                 user_id = int(registered.json()["id"])
-                access = signer.issue(user_id, TokenType.ACCESS)
+                access = signer.issue(user_id, TokenType.ACCESS, version=0)
                 self.students.append({"Authorization": f"Bearer {access}"})
 
     async def _bootstrapped(self) -> None:

@@ -31,10 +31,10 @@ from recommender_service.readmodel.models import Interaction, Item, User
 from recommender_service.readmodel.service import apply_payload
 from shared.enums import Filiere, InteractionKind, Niveau, Role
 from shared.events import CONSUMER_GROUP, InteractionCreated, UserUpserted
+from tests.catalog.conftest import PDF_BYTES
 from tests.conftest import asgi_client
 from tests.recommender.conftest import SERVICE_KEY, STREAM, publish
 
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 _HASH = hash_password_sync("password-123")
 
 
@@ -63,7 +63,7 @@ async def _user(catalog: FastAPI, n: int, role: Role, **fields: object) -> dict[
     )  # fmt: skip
     async with catalog.state.sessionmaker() as session:
         user = await create_user(session=session, data=data, password_hash=_HASH)
-    token = catalog.state.token_signer.issue(user.id, TokenType.ACCESS)
+    token = catalog.state.token_signer.issue(user.id, TokenType.ACCESS, version=0)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -80,7 +80,7 @@ async def history(catalog: FastAPI, catalog_client: httpx.AsyncClient) -> list[i
         form = {"title": title, "matiere": "Analyse", "filiere": "MATH", "niveau": "L2",
                 "type": "PARTIEL", "annee": "2024"}  # fmt: skip
         created = await catalog_client.post(
-            "/v1/epreuves", data=form, files={"file": ("s.pdf", PDF, "application/pdf")},
+            "/v1/epreuves", data=form, files={"file": ("s.pdf", PDF_BYTES, "application/pdf")},
             headers=teacher,
         )  # fmt: skip
         assert created.status_code == 201, created.text

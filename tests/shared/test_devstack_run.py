@@ -147,7 +147,7 @@ def _runner(scratch: Path) -> Iterator[Runner]:
 
 
 def _admin_headers() -> dict[str, str]:
-    token = TokenSigner(secret=JWT_SECRET).issue(1, TokenType.ACCESS)  # the first admin
+    token = TokenSigner(secret=JWT_SECRET).issue(1, TokenType.ACCESS, version=0)  # first admin
     return {"Authorization": f"Bearer {token}"}
 
 
