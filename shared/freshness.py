@@ -9,8 +9,8 @@ right, and each recommender replica to keep its in-memory state right.
 - `user_token_key(id)` holds a random token, replaced whenever that user's state in the read
   model changed (an interaction, a profile change); absent (read as "0") until the first change.
   It expires after `USER_TOKEN_TTL_SECONDS`, so nothing stored under a token may live longer.
-- `CHANGES_CHANNEL` carries `"u:<id>"` after a user's change and `"*"` after an item change,
-  published once the keys above show the change.
+- `CHANGES_CHANNEL` carries the scopes that changed, space-separated: `"u:<id>"` after a
+  user's change, `"*"` after an item change, published once the keys above show the change.
 """
 
 from __future__ import annotations

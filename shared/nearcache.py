@@ -3,7 +3,8 @@ Redis pub/sub (plumbing both services use the same way).
 
 A hit costs no round trip at all. Whoever changes state publishes a notice once the change is
 visible (in the database and in Redis); every process of every replica hears it and drops what
-it names: a scope (`"u:42"`) or everything (`"*"`, or any message on a channel that clears all).
+it names: scopes (`"u:42 u:43"`) or everything (`"*"`, or any message on a channel that clears
+all).
 
 Notices sent while a subscription is down are lost, so the cache is trusted only while it is
 subscribed: nothing is served before the subscription is confirmed, nothing while it is down,
@@ -121,10 +122,14 @@ class NearCache:
                 del self._keys[entry_key[0]]
 
     def notice(self, channel: str, data: str) -> None:
-        if channel in self.clear_channels or data == EVERYTHING:
+        """A notice names scopes, space-separated, or everything (`*`, or any message on a
+        clearing channel)."""
+        scopes = data.split()
+        if channel in self.clear_channels or EVERYTHING in scopes:
             self.clear()
         else:
-            self.drop(data)
+            for scope in scopes:
+                self.drop(scope)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follows the channels until `stop`; reconnects (emptying the cache) after any error."""

@@ -17,6 +17,7 @@ with their own expiry; counters and averages in them may lag by at most `ttl_sec
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Iterable
@@ -46,6 +47,8 @@ from shared.freshness import (
     user_token_key,
 )
 from shared.nearcache import EVERYTHING, NearCache
+
+logger = logging.getLogger(__name__)
 
 LOOKUPS = Counter("catalog_recommendations_cache_total", "Answer cache lookups", ["result"])
 _MEMORY_HIT, _REDIS_HIT, _MISS = (LOOKUPS.labels(r) for r in ("memory", "redis", "miss"))
@@ -153,23 +156,33 @@ async def forget(
     redis: aioredis.Redis, *, users: Iterable[int] = (), epreuves_changed: bool = False
 ) -> None:
     """Retires the answers these catalog changes make stale, on every replica: a user's own
-    after their interaction (the épreuves they used leave their lists), every answer after an
-    épreuve changed (its card, or whether it may be listed at all)."""
-    async with redis.pipeline(transaction=True) as pipe:
-        for user_id in set(users):
-            pipe.set(_user_token_key(user_id), secrets.token_hex(8), ex=USER_TOKEN_TTL_SECONDS)
-            pipe.delete(f"{PREFIX}:{user_scope(user_id)}")
-            pipe.publish(CHANNEL, user_scope(user_id))
-        if epreuves_changed:
-            pipe.incr(GENERATION_KEY)
-            pipe.publish(CHANNEL, EVERYTHING)
-        if len(pipe):
-            await pipe.execute()
+    after their interactions (the épreuves they used leave their lists), every answer after an
+    épreuve changed (its card, or whether it may be listed at all). One MULTI and one notice.
+
+    Never fails its caller, whose write is committed: with Redis unreachable, nothing is read
+    from the caches either (lookups miss, the memory layer is not trusted while unsubscribed)."""
+    users = set(users)
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            for user_id in users:
+                token = secrets.token_hex(8)
+                pipe.set(_user_token_key(user_id), token, ex=USER_TOKEN_TTL_SECONDS)
+                pipe.delete(f"{PREFIX}:{user_scope(user_id)}")
+            if epreuves_changed:
+                pipe.incr(GENERATION_KEY)
+            scopes = [EVERYTHING] if epreuves_changed else [user_scope(u) for u in sorted(users)]
+            if scopes:
+                pipe.publish(CHANNEL, " ".join(scopes))
+                await pipe.execute()
+    except (RedisError, OSError) as exc:
+        logger.warning("recommendation answers not retired (%r)", exc)
 
 
 async def forget_events(redis: aioredis.Redis, events: Iterable[Event]) -> None:
     """`forget` for the catalog's own events as the outbox relay publishes them: every writer
-    (API, console, seed, another replica) ends there, whichever path it took."""
+    (API, console, seed, another replica) ends there, whichever path it took. The API's own
+    write paths retire their user's answers already, before answering (read-your-writes: the
+    group commit, the routes that record a view, a download or a rating); this is the net."""
     users: set[int] = set()
     epreuves_changed = False
     for event in events:

@@ -1,5 +1,7 @@
 """Catalog records under a ranking: the recommender's (or the fallback's) order, each épreuve's
-current card (`EpreuveRead`) with its score and reason, validated once from the row."""
+current card (the fields of `EpreuveRead`) with its score and reason, as plain data read from
+one Core SELECT (`epreuves.service.active_cards`) and serialised once by the caller: no ORM
+instance and no model validation per card (tests check the cards against `EpreuveRead`)."""
 
 from __future__ import annotations
 
@@ -10,26 +12,37 @@ from sqlalchemy import ColumnElement, exists
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.epreuves.models import Epreuve
-from catalog_service.epreuves.service import active_epreuves
+from catalog_service.epreuves.service import active_cards
 from catalog_service.interactions.models import Interaction
-from catalog_service.recommendations.schemas import RecommendationQuery, RecommendedEpreuve
+from catalog_service.recommendations.schemas import RecommendationQuery
 from shared.recommendations import RecommendedItem
 
+Card = dict[str, Any]
 
-class Card:
-    """An épreuve row seen with a score and a reason, for `from_attributes` validation."""
 
-    __slots__ = ("_epreuve", "reason", "score")
-
-    def __init__(self, epreuve: Epreuve, score: float, reason: str) -> None:
-        self._epreuve, self.score, self.reason = epreuve, score, reason
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._epreuve, name)
-
-    @classmethod
-    def of(cls, epreuve: Epreuve, score: float, reason: str) -> RecommendedEpreuve:
-        return RecommendedEpreuve.model_validate(cls(epreuve, score, reason), from_attributes=True)
+def card(row: Any, score: float, reason: str) -> Card:
+    return {
+        "id": row.id,
+        "title": row.title,
+        "matiere": row.matiere,
+        "filiere": row.filiere,
+        "niveau": row.niveau,
+        "type": row.type,
+        "annee": row.annee,
+        "description": row.description,
+        "teacher": {"id": row.teacher_id, "full_name": row.teacher_full_name},
+        "has_file": row.file_path is not None,
+        "file_size": row.file_size,
+        "views": row.views,
+        "downloads": row.downloads,
+        "avg_difficulty": row.avg_difficulty,
+        "avg_relevance": row.avg_relevance,
+        "evaluations": row.evaluations,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "score": score,
+        "reason": reason,
+    }
 
 
 def filters(query: RecommendationQuery) -> list[ColumnElement[bool]]:
@@ -55,12 +68,12 @@ async def hydrate(
     *,
     conditions: Sequence[ColumnElement[bool]] = (),
     exclude: ColumnElement[bool] | None = None,
-) -> list[RecommendedEpreuve]:
+) -> list[Card]:
     """The ranked items that are still active and pass `conditions` (and not `exclude`), in
     the ranking's order, as current catalog cards."""
     ids = [item.item_id for item in ranked]
-    statement = active_epreuves().where(Epreuve.id.in_(ids), *conditions)
+    statement = active_cards().where(Epreuve.id.in_(ids), *conditions)
     if exclude is not None:
         statement = statement.where(~exclude)
-    rows = {e.id: e for e in (await session.scalars(statement)).all()}
-    return [Card.of(rows[i.item_id], i.score, i.reason) for i in ranked if i.item_id in rows]
+    rows = {row.id: row for row in await session.execute(statement)}
+    return [card(rows[i.item_id], i.score, i.reason) for i in ranked if i.item_id in rows]

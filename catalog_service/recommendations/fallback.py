@@ -18,17 +18,23 @@ from sqlalchemy import ColumnElement, and_, case
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.epreuves.models import Epreuve
-from catalog_service.epreuves.service import POPULARITY, active_epreuves
-from catalog_service.recommendations.cards import Card, filters, seen_by
-from catalog_service.recommendations.schemas import RecommendationList, RecommendationQuery
+from catalog_service.epreuves.service import POPULARITY, active_cards
+from catalog_service.recommendations.cards import Card, card, filters, seen_by
+from catalog_service.recommendations.schemas import RecommendationQuery
 from catalog_service.users.models import User
 from shared.recommendations import Strategy
+
+Answer = dict[str, Any]
+
+
+def _answer(items: list[Card], strategy: Strategy) -> Answer:
+    return {"items": items, "source": "fallback", "model_version": None, "strategy": strategy}
 
 
 async def popular_for(
     *, session: AsyncSession, user: User | None, query: RecommendationQuery
-) -> RecommendationList:
-    statement = active_epreuves().where(*filters(query))
+) -> Answer:
+    statement = active_cards().where(*filters(query))
     if query.exclude_seen and user is not None:
         statement = statement.where(~seen_by(user.id))
     closeness: list[Any] = []
@@ -39,27 +45,19 @@ async def popular_for(
         *closeness, POPULARITY.desc(), Epreuve.avg_relevance.desc().nulls_last(), Epreuve.id.desc()
     ).limit(query.k)
     items = []
-    for epreuve in (await session.scalars(statement)).all():
+    for row in await session.execute(statement):
         reason = "popular"
-        if user is not None and user.filiere is not None and epreuve.filiere == user.filiere:
-            same = epreuve.niveau == user.niveau
-            reason = (
-                f"popular in {epreuve.niveau} {epreuve.filiere}"
-                if same
-                else (f"popular in {epreuve.filiere}")
-            )
-        items.append(Card.of(epreuve, float(epreuve.views + epreuve.downloads), reason))
-    return RecommendationList(
-        items=items, source="fallback", model_version=None, strategy=Strategy.POPULARITY
-    )
+        if user is not None and user.filiere is not None and row.filiere == user.filiere:
+            where = f"{row.niveau} {row.filiere}" if row.niveau == user.niveau else row.filiere
+            reason = f"popular in {where}"
+        items.append(card(row, float(row.views + row.downloads), reason))
+    return _answer(items, Strategy.POPULARITY)
 
 
-async def content_neighbours(
-    *, session: AsyncSession, epreuve: Epreuve, k: int
-) -> RecommendationList:
+async def content_neighbours(*, session: AsyncSession, epreuve: Epreuve, k: int) -> Answer:
     same_matiere: ColumnElement[bool] = Epreuve.matiere == epreuve.matiere
     statement = (
-        active_epreuves()
+        active_cards()
         .where(
             Epreuve.id != epreuve.id,
             Epreuve.filiere == epreuve.filiere,
@@ -69,11 +67,9 @@ async def content_neighbours(
         .limit(k)
     )
     items = []
-    for row in (await session.scalars(statement)).all():
+    for row in await session.execute(statement):
         if row.matiere == epreuve.matiere:
-            items.append(Card.of(row, 1.0, f"same matière: {row.matiere}"))
+            items.append(card(row, 1.0, f"same matière: {row.matiere}"))
         else:
-            items.append(Card.of(row, 0.5, f"also {row.niveau} {row.filiere}"))
-    return RecommendationList(
-        items=items, source="fallback", model_version=None, strategy=Strategy.CONTENT
-    )
+            items.append(card(row, 0.5, f"also {row.niveau} {row.filiere}"))
+    return _answer(items, Strategy.CONTENT)

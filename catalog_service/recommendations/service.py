@@ -7,7 +7,8 @@ cached answer), without the items deleted or no longer matching the filters and,
 own rules (`fallback`) are its last resort, when the recommender cannot answer at all or nothing
 it listed is still shown; those answers are not cached.
 
-Answers are the response bytes, serialised once, cached per user and parameters (`cache`). A
+Answers are the response bytes, serialised once from plain data (`cards`), cached per user and
+parameters (`cache`). A
 miss holds no database connection while it waits for the recommender: what comes before and
 after the call each uses a short session of its own.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_service.epreuves import service as epreuves_service
@@ -30,7 +31,7 @@ from catalog_service.recommendations.client import (
     RecommenderClient,
     RecommenderUnavailable,
 )
-from catalog_service.recommendations.schemas import RecommendationList, RecommendationQuery
+from catalog_service.recommendations.schemas import RecommendationQuery
 from catalog_service.users.models import User
 from shared.freshness import user_scope
 
@@ -38,11 +39,11 @@ logger = logging.getLogger(__name__)
 
 # Asked beyond k, so that items dropped here (deleted, seen meanwhile) rarely leave a gap.
 SLACK = 5
-_LIST = TypeAdapter(RecommendationList)
 
 
-def _json(answer: RecommendationList) -> bytes:
-    return _LIST.dump_json(answer)
+def _json(answer: dict[str, Any]) -> bytes:
+    """The answer's bytes, shaped as `RecommendationList` (tests validate them against it)."""
+    return to_json(answer)
 
 
 def alias_of(raw_query: str | None) -> str | None:
@@ -86,12 +87,12 @@ async def for_user(
     if not items:  # nothing usable (no model yet and no data): popularity beats an empty page
         return await _popular_for(sessionmaker, user_id, query)
     body = _json(
-        RecommendationList(
-            items=items[: query.k],
-            source="recommender",
-            model_version=answer.model_version,
-            strategy=answer.fallback,
-        )
+        {
+            "items": items[: query.k],
+            "source": "recommender",
+            "model_version": answer.model_version,
+            "strategy": answer.fallback,
+        }
     )
     await cache.store(found, scope, key, body, alias=alias)
     return body
@@ -131,12 +132,12 @@ async def similar_to(
     if not items:
         return await _content_neighbours(sessionmaker, epreuve, k)
     body = _json(
-        RecommendationList(
-            items=items[:k],
-            source="recommender",
-            model_version=answer.model_version,
-            strategy=answer.fallback,
-        )
+        {
+            "items": items[:k],
+            "source": "recommender",
+            "model_version": answer.model_version,
+            "strategy": answer.fallback,
+        }
     )
     await cache.store(found, scope, key, body, alias=alias)
     return body

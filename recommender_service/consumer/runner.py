@@ -114,7 +114,7 @@ async def try_bootstrap(
                 continue
             if on_change is not None:
                 with contextlib.suppress(RedisError, OSError):
-                    await on_change(Change(items_changed=True))
+                    await on_change([Change(items_changed=True)])
             return loaded
 
 

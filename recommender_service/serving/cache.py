@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -183,20 +184,23 @@ class ResultCache:
             with contextlib.suppress(RedisError, OSError):
                 await pipe.execute()
 
-    async def forget(self, change: Change) -> None:
-        await forget(self.redis, change)
+    async def forget(self, changes: Collection[Change]) -> None:
+        await forget(self.redis, changes)
 
 
-async def forget(redis: aioredis.Redis, change: Change) -> None:
-    """Retires the answers a read-model change makes stale, on every replica: the user's own on
-    their interaction or profile change, every answer on an item change."""
+async def forget(redis: aioredis.Redis, changes: Collection[Change]) -> None:
+    """Retires the answers read-model changes make stale, on every replica: a user's own on
+    their interaction or profile change, every answer on an item change. One MULTI and one
+    notice (its scopes space-separated) for all of them."""
+    users = {c.user_id for c in changes if c.user_id is not None}
+    everything = any(c.items_changed for c in changes)
     async with redis.pipeline(transaction=True) as pipe:
-        if change.user_id is not None:
-            token = secrets.token_hex(8)
-            pipe.set(user_token_key(change.user_id), token, ex=USER_TOKEN_TTL_SECONDS)
-            pipe.delete(f"{PREFIX}:{user_scope(change.user_id)}")
-            pipe.publish(CHANGES_CHANNEL, user_scope(change.user_id))
-        if change.items_changed:
+        for user_id in users:
+            pipe.set(user_token_key(user_id), secrets.token_hex(8), ex=USER_TOKEN_TTL_SECONDS)
+            pipe.delete(f"{PREFIX}:{user_scope(user_id)}")
+        if everything:
             pipe.incr(ITEMS_GENERATION_KEY)
-            pipe.publish(CHANGES_CHANNEL, EVERYTHING)
-        await pipe.execute()
+        scopes = [EVERYTHING] if everything else [user_scope(u) for u in sorted(users)]
+        if scopes:
+            pipe.publish(CHANGES_CHANNEL, " ".join(scopes))
+            await pipe.execute()

@@ -20,9 +20,11 @@ from sqlalchemy import select
 
 from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
+from catalog_service.epreuves.schemas import EpreuveRead
 from catalog_service.interactions.service import record_interaction
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.recommendations.breaker import BreakerState, CircuitBreaker
+from catalog_service.recommendations.schemas import RecommendationList
 from catalog_service.users.models import User
 from recommender_service.config import Settings as RecommenderSettings
 from recommender_service.main import create_app as create_recommender
@@ -383,3 +385,17 @@ async def test_similar_of_an_unknown_epreuve_is_404(
 ) -> None:
     response = await client.get("/v1/epreuves/999999/similar", headers=world.student)
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("recommender_mode", ["up", "down"], indirect=True)
+async def test_each_card_is_the_epreuves_own_read_shape_with_its_score_and_reason(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    response = await _recommend(client, world, k=5)
+    answer = RecommendationList.model_validate_json(response.content)  # the declared shape
+    assert answer.items
+    async with app.state.sessionmaker() as session:
+        for item in response.json()["items"]:
+            epreuve = await epreuves_service.get_active(session=session, epreuve_id=item["id"])
+            expected = EpreuveRead.model_validate(epreuve).model_dump(mode="json")
+            assert {k: v for k, v in item.items() if k not in ("score", "reason")} == expected

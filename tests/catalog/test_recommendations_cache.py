@@ -19,7 +19,7 @@ from recommender_service.readmodel.service import Change
 from recommender_service.registry import service as registry
 from recommender_service.serving.cache import forget as recommender_forget
 from shared.enums import InteractionKind, Role
-from tests.catalog.conftest import MakeUser
+from tests.catalog.conftest import MakeUser, one_page_pdf
 from tests.catalog.test_recommendations_api import (  # noqa: F401 (fixtures)
     TIMEOUT_S,
     Recommender,
@@ -131,26 +131,50 @@ async def test_a_new_active_model_version_retires_every_answer(
     await _until(called_again, "the recommender was asked again")
 
 
+@pytest.mark.parametrize("change", ["edit", "delete", "file"])
 async def test_an_epreuve_change_retires_every_answer(
     app: FastAPI,
     client: httpx.AsyncClient,
     world: World,  # noqa: F811
     make_user: MakeUser,
+    change: str,
 ) -> None:
     _admin, admin_headers = await make_user(Role.ADMIN)
     await _drained(app)
     first = (await _recommend(client, world, k=3)).json()
-    top = first["items"][0]["id"]
-    edited = await client.patch(
-        f"/v1/epreuves/{top}", json={"title": "Analyse 2, corrigé"}, headers=admin_headers
-    )
-    assert edited.status_code == 200, edited.text
+    top = first["items"][0]
+    similar = await client.get(f"/v1/epreuves/{world.papers['c']}/similar", headers=world.student)
+    assert top["id"] in [i["id"] for i in similar.json()["items"]]
+    if change == "edit":
+        done = await client.patch(
+            f"/v1/epreuves/{top['id']}", json={"title": "Analyse 2, corrigé"}, headers=admin_headers
+        )
+    elif change == "delete":
+        done = await client.delete(f"/v1/epreuves/{top['id']}", headers=admin_headers)
+    else:
+        bigger = one_page_pdf(padding=4000)
+        done = await client.put(
+            f"/v1/epreuves/{top['id']}/file",
+            files={"file": ("v2.pdf", bigger, "application/pdf")},
+            headers=admin_headers,
+        )
+    assert done.status_code in (200, 204), done.text
 
-    async def renamed() -> bool:
-        items = (await _recommend(client, world, k=3)).json()["items"]
-        return bool(items[0]["title"] == "Analyse 2, corrigé")
+    def shows_the_change(items: list[dict[str, Any]]) -> bool:
+        card = next((i for i in items if i["id"] == top["id"]), None)
+        if change == "delete":
+            return card is None
+        if change == "edit":
+            return card is not None and card["title"] == "Analyse 2, corrigé"
+        return card is not None and card["file_size"] == len(bigger)
 
-    await _until(renamed, "the cached card shows the new title")
+    async def retired() -> bool:
+        mine = (await _recommend(client, world, k=3)).json()["items"]
+        path = f"/v1/epreuves/{world.papers['c']}/similar"
+        theirs = (await client.get(path, headers=world.student)).json()["items"]
+        return shows_the_change(mine) and shows_the_change(theirs)
+
+    await _until(retired, "both cached lists show the épreuve's change")
 
 
 async def test_a_change_the_recommender_announces_for_the_user_retires_their_answer(
@@ -161,7 +185,7 @@ async def test_a_change_the_recommender_announces_for_the_user_retires_their_ans
 ) -> None:
     await _drained(app)
     await _recommend(client, world, k=3)
-    await recommender_forget(recommender.state.redis, Change(user_id=world.student_id))
+    await recommender_forget(recommender.state.redis, [Change(user_id=world.student_id)])
 
     async def called_again() -> bool:
         await _recommend(client, world, k=3)
@@ -238,6 +262,32 @@ async def test_a_posted_interaction_retires_the_answer_before_the_post_is_answer
         "/v1/interactions", json={"epreuve_id": top, "kind": "DOWNLOAD"}, headers=world.student
     )
     assert posted.status_code == 201, posted.text
+    again = (await _recommend(client, world, k=3)).json()
+    assert top not in [i["id"] for i in again["items"]]
+    assert _calls(recommender) == 2
+
+
+@pytest.mark.parametrize("route", ["view", "download", "rating"])
+async def test_an_interaction_recorded_by_a_read_or_a_rating_retires_the_answer_at_once(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,  # noqa: F811
+    recommender: Recommender,  # noqa: F811
+    route: str,
+) -> None:
+    await _drained(app)
+    await app.state.relay.stop()  # only the route itself: no relay to retire it later
+    top = (await _recommend(client, world, k=3)).json()["items"][0]["id"]
+    if route == "view":
+        done = await client.get(f"/v1/epreuves/{top}", headers=world.student)
+    elif route == "download":
+        done = await client.get(f"/v1/epreuves/{top}/file", headers=world.student)
+    else:
+        rating = {"difficulty": 3, "relevance": 4}
+        done = await client.put(
+            f"/v1/epreuves/{top}/evaluation", json=rating, headers=world.student
+        )
+    assert done.status_code in (200, 201), done.text
     again = (await _recommend(client, world, k=3)).json()
     assert top not in [i["id"] for i in again["items"]]
     assert _calls(recommender) == 2

@@ -121,7 +121,7 @@ class ReadModel:
     async def _apply(self, payload: Payload) -> None:
         async with self.sessionmaker() as session, session.begin():
             change = await apply_payload(session, payload, at=self.now)
-        await forget(self.redis, change)
+        await forget(self.redis, [change])
 
     async def user(self, user_id: int, niveau: str = "L2", filiere: str = "MATH") -> None:
         await self._apply(UserUpserted(id=user_id, niveau=Niveau(niveau), filiere=Filiere(filiere)))

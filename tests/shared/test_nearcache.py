@@ -69,7 +69,15 @@ async def test_a_notice_drops_its_scope_only(running: Running) -> None:
     assert running.cache.get("u:2", "k") == b"u:2"
 
 
-@pytest.mark.parametrize(("channel", "data"), [(CHANNEL, "*"), (CLEAR, "7")])
+async def test_one_notice_drops_each_scope_it_names(running: Running) -> None:
+    _fill(running.cache, "u:1", "u:2", "u:3")
+    running.cache.notice(
+        CHANNEL, "u:1 u:3"
+    )  # as heard (the bound of 3 leaves no room for a marker)
+    assert [running.cache.get(s, "k") for s in ("u:1", "u:2", "u:3")] == [None, b"u:2", None]
+
+
+@pytest.mark.parametrize(("channel", "data"), [(CHANNEL, "*"), (CHANNEL, "u:1 *"), (CLEAR, "7")])
 async def test_everything_goes_on_a_star_or_a_clearing_channel(
     running: Running, channel: str, data: str
 ) -> None:
