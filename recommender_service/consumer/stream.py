@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = Counter("recommender_events_total", "Stream entries handled", ["outcome"])
 
-OnChange = Callable[[Change], Awaitable[None]]
+OnChange = Callable[[Collection[Change]], Awaitable[None]]
 MEMBERS_CHECK_SECONDS = 60.0
 OUTAGE_BACKOFF = (0.5, 5.0)  # first and longest wait between database probes
 
@@ -244,12 +244,12 @@ class StreamConsumer:
         EVENTS.labels("applied").inc(len(valid))
         await self._notify(changes)
 
-    async def _notify(self, changes: Iterable[Change]) -> None:
-        if self.on_change is None:
+    async def _notify(self, changes: Collection[Change]) -> None:
+        if self.on_change is None or not changes:
             return
-        for change in changes:  # a cache miss costs less than a lost event: errors are ignored
-            with contextlib.suppress(RedisError, OSError):
-                await self.on_change(change)
+        # A cache miss costs less than a lost event: errors are ignored.
+        with contextlib.suppress(RedisError, OSError):
+            await self.on_change(changes)
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
