@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     fallback_cache_ttl_seconds: int = Field(default=60, ge=1)
     model_poll_seconds: float = Field(default=5.0, gt=0)
     popularity_half_life_days: float = Field(default=30.0, gt=0)
+    # "because you viewed X" only when X is this close (cosine in the model's item space) or
+    # of the same matière; otherwise an honest reason (serving/reasons.py).
+    reason_min_similarity: float = Field(default=0.5, ge=-1, le=1)
     # In-process memory per replica (serving.cache, .history, .items): answers in front of
     # Redis, users' histories, and how often the item table (with popularity) is re-read.
     memory_cache_entries: int = Field(default=10_000, ge=0)

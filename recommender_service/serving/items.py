@@ -52,6 +52,8 @@ class ItemTable:
         self.filiere = np.array([r.filiere for r in rows], dtype=str)
         self.type = np.array([r.type for r in rows], dtype=str)
         self.matiere = np.array([r.matiere.lower() for r in rows], dtype=str)
+        self.annee = np.fromiter((r.annee for r in rows), dtype=np.int64, count=len(rows))
+        self.latest_annee = int(self.annee[self.active].max()) if self.active.any() else 0
         # As shown in every answer (read-only: callers merge them into new dicts).
         self.cards = [{field: getattr(r, field) for field in CARD_FIELDS} for r in rows]
         self.popularity = np.array([popularity.get(int(i), 0.0) for i in self.ids])
@@ -60,6 +62,7 @@ class ItemTable:
         self.started = started  # when its SQL was read (monotonic)
         self._masks: dict[ItemFilters, np.ndarray] = {}
         self._model_rows: dict[int, np.ndarray] = {}
+        self._popular: dict[tuple[str, str, float], float] = {}
 
     def rows_of(self, item_ids: np.ndarray) -> np.ndarray:
         """Each id's row in the table, -1 for an id the read model does not hold."""
@@ -100,6 +103,25 @@ class ItemTable:
         if rows is None:
             rows = self._model_rows[version_id] = self.rows_of(item_ids)
         return rows
+
+    def popular_threshold(self, niveau: str, filiere: str, share: float) -> float:
+        """The popularity above which an active item is in the top `share` of its niveau and
+        filière (inf when nobody has used any: nothing there is popular yet)."""
+        key = (niveau, filiere, share)
+        threshold = self._popular.get(key)
+        if threshold is None:
+            group = self.popularity[
+                self.active & (self.niveau == niveau) & (self.filiere == filiere)
+            ]
+            used = group[group > 0]
+            # Never below the least-used paper someone used: an untouched paper is not popular.
+            threshold = (
+                max(float(np.quantile(group, 1 - share)), float(used.min()))
+                if len(used)
+                else np.inf
+            )
+            self._popular[key] = threshold
+        return threshold
 
     def card(self, item_id: int) -> dict[str, Any]:
         row = self._rows.get(item_id)

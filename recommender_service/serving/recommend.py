@@ -23,10 +23,10 @@ from recommender_service.serving.fallback import Scored
 from recommender_service.serving.history import HistoryEntry, UserActivity
 from recommender_service.serving.holder import ActiveModel
 from recommender_service.serving.items import ItemFilters, ItemTable
+from recommender_service.serving.reasons import because, explain
 from shared.recommendations import Strategy
 
 RECENT_FOR_COLD_START = 5
-VERBS = {"VIEW": "viewed", "CLICK": "opened", "DOWNLOAD": "downloaded", "RATE": "rated"}
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,6 @@ def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argsort(-masked[idx], kind="stable")]
 
 
-def because(entry: HistoryEntry) -> str:
-    return f"because you {VERBS.get(entry.kind, 'used')} {{anchor}}"
-
-
 def recommend(
     *,
     active: ActiveModel | None,
@@ -60,13 +56,16 @@ def recommend(
     k: int,
     exclude_seen: bool,
     filters: ItemFilters,
+    min_similarity: float,
 ) -> Ranked:
     seen = activity.seen if exclude_seen else np.zeros(0, dtype=np.int64)
     if active is not None:
         known = [h for h in activity.recent if h.item_id in active.known_items]
         scores = active.scores.get(user_id)
         if scores is not None:
-            return _personalised(active, table, scores, k, seen, filters, known)
+            return _personalised(
+                active, table, scores, k, seen, filters, known, activity, min_similarity
+            )
         if known:
             recent = known[:RECENT_FOR_COLD_START]
             ranked = _similar_to_recent(active, table, recent, k, seen, filters)
@@ -96,6 +95,8 @@ def _personalised(
     seen: np.ndarray,
     filters: ItemFilters,
     known: list[HistoryEntry],
+    activity: UserActivity,
+    min_similarity: float,
 ) -> Ranked:
     item_ids = active.model.item_ids
     rows = table.model_rows(active.version_id, item_ids)
@@ -105,17 +106,14 @@ def _personalised(
     best = top_k(np.asarray(scores, dtype=np.float64), mask, k)
     chosen = item_ids[best]
     anchor, similarity = active.neighbours.closest(active.model, [h.item_id for h in known], chosen)
-    items = []
-    for j, (index, item_id) in enumerate(zip(best, chosen, strict=True)):
-        entry = known[anchor[j]] if similarity[j] > 0 else None
-        items.append(
-            Scored(
-                int(item_id),
-                float(scores[index]),
-                because(entry) if entry else "recommended for you",
-                entry.item_id if entry else None,
-            )
-        )
+    reasons = explain(
+        table, chosen, history=known, anchor=anchor, similarity=similarity,
+        min_similarity=min_similarity, niveau=activity.niveau, filiere=activity.filiere,
+    )  # fmt: skip
+    items = [
+        Scored(int(item_id), float(scores[index]), reason.text, reason.anchor)
+        for index, item_id, reason in zip(best, chosen, reasons, strict=True)
+    ]
     return Ranked(items, active.version_id, None)
 
 
@@ -135,5 +133,5 @@ def _similar_to_recent(
             if item_id not in best or similarity > best[item_id][0]:
                 best[item_id] = (similarity, entry)
     ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
-    items = [Scored(i, sim, because(entry), entry.item_id) for i, (sim, entry) in ranked]
+    items = [Scored(i, sim, because(entry).text, entry.item_id) for i, (sim, entry) in ranked]
     return Ranked(items, active.version_id, Strategy.SIMILAR_TO_RECENT)

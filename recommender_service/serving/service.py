@@ -90,6 +90,7 @@ async def recommendations(
         ranked = recommend(
             active=active, table=table, activity=activity, user_id=user_id, k=k,
             exclude_seen=exclude_seen, filters=filters,
+            min_similarity=serving.settings.reason_min_similarity,
         )  # fmt: skip
         head = {"user_id": user_id}
         found = await _store(serving, found, scope, key, alias, head, ranked, table)

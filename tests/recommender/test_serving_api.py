@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.main import create_app
-from shared.enums import InteractionKind
+from recommender_service.serving.reasons import LIKE_YOURS, NEW_IN_FILIERE
+from shared.enums import Filiere, InteractionKind, Niveau
 from shared.events import EpreuveDeleted, InteractionCreated
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.recommender.conftest import (
@@ -98,9 +99,14 @@ async def test_personalised_list_excludes_what_the_user_has_seen(
     scores = [i["score"] for i in body["items"]]
     assert scores == sorted(scores, reverse=True)
     titles = {f"{synthetic.item_matiere[i]} {i}" for i in seen}
-    explained = [i["reason"] for i in body["items"] if i["reason"] != "recommended for you"]
+    reasons = [i["reason"] for i in body["items"]]
+    explained = [r for r in reasons if r.startswith("because you ")]
     assert explained
     assert all(r.split(" ", 3)[3] in titles for r in explained)  # "because you <verb> <title>"
+    honest = {LIKE_YOURS, NEW_IN_FILIERE} | {
+        f"popular in {n.value} {f.value}" for n in Niveau for f in Filiere
+    }
+    assert set(reasons) - set(explained) <= honest
     everything = await _recommend(client, user_id, k=100, exclude_seen=False)
     assert len(everything["items"]) == 24
 
