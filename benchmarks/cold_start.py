@@ -1,5 +1,6 @@
 """Cold start: HR@10 / NDCG@10 on users and papers never seen in training, with and without
-side features, beside the popularity fallbacks (protocol: recommender_service/offline/cold_start.py).
+side features, beside the popularity fallbacks (protocol: recommender_service/offline/
+cold_start.py).
 
     .venv/bin/python benchmarks/cold_start.py --dataset demo --seeds 1,2,3 \\
         --json benchmarks/out/cold_demo.json --plot docs/img/cold_start_demo.png
@@ -148,8 +149,9 @@ def main(argv: list[str]) -> int:
     print(f"total {time.perf_counter() - started:.0f}s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json),
-                             "plot": str(args.plot)}, "runs": runs, "table": table}, indent=2))  # fmt: skip
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        record = {"args": settings, "runs": runs, "table": table}
+        args.json.write_text(json.dumps(record, indent=2))
     if args.plot:
         held = runs[0]["held_out"]
         title = (

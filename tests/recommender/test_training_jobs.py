@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.config import Settings
 from recommender_service.errors import NotEnoughData, TrainingInProgress
-from recommender_service.ml.artifact import TrainedModel
 from recommender_service.main import create_app
+from recommender_service.ml.artifact import TrainedModel
 from recommender_service.registry import service as registry
 from recommender_service.training.jobs import batch_size_for
 from recommender_service.training.lock import LOCK_KEY, TrainingLock
