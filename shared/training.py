@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 from shared.strict import IntOnly
 
 # A model family, or `auto`: the best candidate on a validation split, never the test items.
-ModelName = Literal["neumf", "gmf", "mlp", "mf", "ease", "ials", "auto"]
+# `neumf_features` adds the users' and papers' metadata (niveau, filière, matière…), so that a
+# paper or a student the model never saw is ranked from its metadata.
+ModelName = Literal["neumf", "neumf_features", "gmf", "mlp", "mf", "ease", "ials", "auto"]
 
 
 class TrainRequest(BaseModel):

@@ -18,7 +18,7 @@ class TrainConfig:
     regularisation and α); `auto` and `blend` record what the search found, so that a stored
     configuration retrains (or rebuilds) exactly the chosen model."""
 
-    model: str = "neumf"  # neumf | gmf | mlp | mf | ease | ials | blend | auto
+    model: str = "neumf"  # neumf | neumf_features | gmf | mlp | mf | ease | ials | blend | auto
     embedding_dim: int = 64
     mlp_layers: tuple[int, ...] = (128, 64, 32)
     dropout: float = 0.2
@@ -44,6 +44,7 @@ class TrainConfig:
     gmf_init: str = "bce"  # NeuMF's GMF tower: trained alone ("bce") or from iALS ("ials")
     holdout_metrics: bool = True  # also train on the 72/8/20 split for RMSE/precision/recall
     ease_l2: float | None = None  # EASE^R's λ on the item-item weights
+    id_dropout: float = 0.25  # neumf_features: a sample's id rows dropped (featured.py)
     ials_factors: int = 128
     ials_regularization: float | None = None
     ials_alpha: float | None = None  # confidence of a positive (the unobserved ones count 1)

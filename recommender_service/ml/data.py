@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
+
+from .features import FeatureSpace
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class IndexedData:
     items: np.ndarray  # int64 index per row
     confidence: np.ndarray
     timestamps: np.ndarray
+    features: FeatureSpace | None = None  # side features in index order (neumf_features)
 
     @classmethod
     def dense(cls, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> IndexedData:
@@ -77,14 +80,13 @@ class IndexedData:
         return len(self.item_ids)
 
     def subset(self, rows: np.ndarray) -> IndexedData:
-        """The same id space, fewer rows."""
-        return IndexedData(
-            self.user_ids,
-            self.item_ids,
-            self.users[rows],
-            self.items[rows],
-            self.confidence[rows],
-            self.timestamps[rows],
+        """The same id space (and features), fewer rows."""
+        return replace(
+            self,
+            users=self.users[rows],
+            items=self.items[rows],
+            confidence=self.confidence[rows],
+            timestamps=self.timestamps[rows],
         )
 
 

@@ -20,15 +20,16 @@ from .config import TrainConfig
 from .data import IndexedData
 from .ease import EASE, train_ease
 from .evaluation import sigmoid
+from .features import FeatureSpace
 from .ials import IALS, train_ials
 from .models import MODEL_NAMES
 from .pretrain import build_and_train, new_model
 from .trainer import Fitted, Progress, TrainResult, Validate, tagged, use_threads
 
-NEURAL = MODEL_NAMES
+NEURAL = (*MODEL_NAMES, "neumf_features")
 # Cheapest first (seconds per fit on ML-1M: EASE ~4 per λ, iALS ~8 per trial, MF/GMF ~20 an
 # epoch, NeuMF ~35 an epoch; docs/BENCHMARKS.md).
-COST_ORDER = ("ease", "ials", "mf", "gmf", "mlp", "neumf")
+COST_ORDER = ("ease", "ials", "mf", "gmf", "mlp", "neumf", "neumf_features")
 FAMILIES = (*COST_ORDER, "blend")
 NAMES: tuple[str, ...] = get_args(ModelName)
 assert set(NAMES) == {*COST_ORDER, "auto"}, "shared.training.ModelName and COST_ORDER differ"
@@ -43,7 +44,9 @@ def probabilities(model: str) -> Callable[[np.ndarray], np.ndarray]:
     return sigmoid
 
 
-def build_module(config: TrainConfig, n_users: int, n_items: int) -> nn.Module:
+def build_module(
+    config: TrainConfig, n_users: int, n_items: int, features: FeatureSpace | None = None
+) -> nn.Module:
     """An untrained module of the configuration's shape (to load a state dict into)."""
     if config.model == "ease":
         return EASE(n_users, n_items)
@@ -51,11 +54,12 @@ def build_module(config: TrainConfig, n_users: int, n_items: int) -> nn.Module:
         return IALS(n_users, n_items, config.ials_factors)
     if config.model == "blend":
         parts = [
-            build_module(replace(config, model=c), n_users, n_items) for c in config.components
+            build_module(replace(config, model=c), n_users, n_items, features)
+            for c in config.components
         ]
         return Blend(parts, config.blend_weights)
     if config.model in NEURAL:
-        return new_model(config, n_users, n_items)
+        return new_model(config, n_users, n_items, features)
     raise ValueError(f"unknown model {config.model!r}; expected one of {FAMILIES}")
 
 

@@ -58,7 +58,11 @@ class GMF(nn.Module):
         self.head = _head(dim)
 
     def features(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.user(users) * self.item(items)
+        return self.combine(self.user(users), self.item(items))
+
+    def combine(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+        """The interaction features of user and item vectors (not indices)."""
+        return user * item
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(users, items)).squeeze(-1)
@@ -80,7 +84,10 @@ class MLP(nn.Module):
         self.head = _head(self.out_dim)
 
     def features(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.tower(torch.cat([self.user(users), self.item(items)], dim=-1))
+        return self.combine(self.user(users), self.item(items))
+
+    def combine(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+        return self.tower(torch.cat([user, item], dim=-1))
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(users, items)).squeeze(-1)
@@ -104,8 +111,10 @@ class NeuMF(nn.Module):
         self.mlp.head.requires_grad_(False)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        fused = torch.cat([self.gmf.features(users, items), self.mlp.features(users, items)], -1)
-        return self.head(fused).squeeze(-1)
+        return self.fuse(self.gmf.features(users, items), self.mlp.features(users, items))
+
+    def fuse(self, gmf: torch.Tensor, mlp: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([gmf, mlp], -1)).squeeze(-1)
 
     def item_vectors(self) -> torch.Tensor:
         return torch.cat([self.gmf.item.weight, self.mlp.item.weight], dim=-1)

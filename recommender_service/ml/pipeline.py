@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from shared.model_metrics import POPULARITY_PREFIX
 
 from .artifact import TrainedModel
+from .calibration import Platt, fit_platt
 from .config import TrainConfig
 from .data import (
     IndexedData,
@@ -42,6 +44,7 @@ from .evaluation import (
     popularity_score_fn,
 )
 from .families import probabilities, refit, train_family
+from .features import FeatureSpace, SideInfo
 from .heldout import HeldOut
 from .selection import Selection, select, summary
 from .trainer import tagged
@@ -60,18 +63,24 @@ def fit(
     progress: Progress | None = None,
     item_pool: np.ndarray | None = None,
     on_held_out: OnHeldOut | None = None,
+    side: SideInfo | None = None,
 ) -> TrainedModel:
     """Split, train with early stopping, evaluate beside popularity, return a servable model.
 
     `on_held_out` receives the test split in raw ids with the selected model's ranks on it
     (before the refit sees those rows), so that another version can be judged on the same rows.
+    `side` gives `neumf_features` the users' and items' metadata (ignored by other families).
+    The score calibration is fitted on the validation split of the selection stage, where the
+    chosen model had not trained on the held-out items, and applied to the served model.
     """
     if len(data) == 0:
         raise ValueError("no interactions to train on")
     started = time.perf_counter()
     idx = index_data(data, item_pool)
+    if side is not None:
+        idx = replace(idx, features=FeatureSpace.build(idx.user_ids, idx.item_ids, side))
     every = NegativeSampler(idx.users, idx.items, idx.n_items, config.seed)
-    selection, metrics = _select(idx, every, config, progress, on_held_out)
+    selection, metrics, calibration = _select(idx, every, config, progress, on_held_out)
     chosen = selection.chosen
     if config.holdout_metrics:
         metrics.update(_holdout(idx, chosen.config))
@@ -87,6 +96,8 @@ def fit(
         history=chosen.result.history,
         train_seconds=time.perf_counter() - started,
         n_interactions=len(data),
+        features=idx.features,
+        calibration=calibration,
     )
 
 
@@ -96,7 +107,7 @@ def _select(
     config: TrainConfig,
     progress: Progress | None,
     on_held_out: OnHeldOut | None = None,
-) -> tuple[Selection, dict[str, Any]]:
+) -> tuple[Selection, dict[str, Any], Platt]:
     k = config.eval_k
     rest, test = leave_one_out(idx.users, idx.timestamps, config.seed)
     fit_local, val_local = leave_one_out(idx.users[rest], idx.timestamps[rest], config.seed + 1)
@@ -112,13 +123,15 @@ def _select(
     pop = evaluate_ranking(pop_score, test_task, k)
     metrics.update({f"{POPULARITY_PREFIX}{name}": value for name, value in pop.items()})
     metrics["best_epoch"] = float(chosen.result.best_epoch)
+    calibration = fit_platt(model_score_fn(chosen.module), val_task)
+    metrics["calibration"] = calibration.to_dict()
     if config.model == "auto":
         metrics["candidates"] = summary(
             selection, lambda c: evaluate_ranking(model_score_fn(c.module), test_task, k)
         )
     if on_held_out is not None:
         on_held_out(HeldOut.of(idx, test_task, model_score_fn(chosen.module), pop_score))
-    return selection, metrics
+    return selection, metrics, calibration
 
 
 def _holdout(idx: IndexedData, config: TrainConfig) -> dict[str, float]:

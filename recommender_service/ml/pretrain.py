@@ -21,8 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .calibration import logistic_fit
 from .config import TrainConfig
 from .data import IndexedData, NegativeSampler
+from .featured import FeatureNeuMF
+from .features import FeatureSpace
 from .ials import IALS, train_ials
 from .models import GMF, MLP, NeuMF, build_model
 from .trainer import Fitted, Progress, TrainResult, Validate, epoch_samples, train
@@ -31,7 +34,15 @@ PRETRAINED_LR_SCALE = 0.1
 LOGIT_FIT_SAMPLES = 200_000
 
 
-def new_model(config: TrainConfig, n_users: int, n_items: int) -> nn.Module:
+def new_model(
+    config: TrainConfig, n_users: int, n_items: int, features: FeatureSpace | None = None
+) -> nn.Module:
+    """`neumf_features` without a feature space is its id-only ablation."""
+    if config.model == "neumf_features":
+        space = features or FeatureSpace.empty(n_users, n_items)
+        return FeatureNeuMF(
+            space, config.embedding_dim, config.mlp_layers, config.dropout, config.id_dropout
+        )
     return build_model(
         config.model,
         n_users,
@@ -63,7 +74,7 @@ def build_and_train(
     """`warm` may hold an iALS model fitted on `data` (`auto` passes its candidate)."""
     sampler = NegativeSampler(data.users, data.items, data.n_items, config.seed)
     torch.manual_seed(config.seed)  # the initial weights are part of the run's determinism
-    module = new_model(config, data.n_users, data.n_items)
+    module = new_model(config, data.n_users, data.n_items, data.features)
     tuned: dict[str, Any] = {}
     if config.model == "neumf" and config.pretrain:
         assert isinstance(module, NeuMF)
@@ -128,24 +139,7 @@ def gmf_from_ials(ials: IALS, data: IndexedData, config: TrainConfig) -> GMF:
     u, i, y, _ = epoch_samples(data.users, data.items, ones, sampler, config.num_negatives)
     take = torch.randperm(len(u), generator=torch.Generator().manual_seed(config.seed))
     take = take[:LOGIT_FIT_SAMPLES]
-    scale, bias = _logistic_fit(ials(u[take], i[take]), y[take])
+    scale, bias = logistic_fit(ials(u[take], i[take]).numpy(), y[take].numpy())
     gmf.head.weight.fill_(scale)
     gmf.head.bias.fill_(bias)
     return gmf
-
-
-def _logistic_fit(scores: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """(c, b) minimising the BCE of c·score + b (L-BFGS; two parameters, a few iterations)."""
-    params = torch.zeros(2, requires_grad=True)
-    optimiser = torch.optim.LBFGS([params], max_iter=50, line_search_fn="strong_wolfe")
-    loss_fn = nn.BCEWithLogitsLoss()
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = loss_fn(params[0] * scores + params[1], labels)
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimiser.step(closure)
-    return float(params[0]), float(params[1])

@@ -22,6 +22,9 @@ import numpy as np
 
 from recommender_service.ml.data import NegativeSampler, leave_one_out
 from recommender_service.ml.evaluation import RankingTask
+from recommender_service.ml.features import SideInfo
+
+from .side_info import has_ml1m_side, ml1m_side
 
 NCF_TEST = "ml-1m.test.rating"
 NCF_NEGATIVES = "ml-1m.test.negative"
@@ -41,6 +44,7 @@ class BenchmarkData:
     validation: RankingTask
     test: RankingTask
     train_file: str
+    side: SideInfo | None = None  # users' and items' metadata by index, where the set has it
 
     @property
     def n_train(self) -> int:
@@ -119,6 +123,7 @@ def load_ncf(path: Path, seed: int = 42) -> BenchmarkData:
         validation,
         test,
         train_file.name,
+        ml1m_side(path) if has_ml1m_side(path) else None,
     )
 
 

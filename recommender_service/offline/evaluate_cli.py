@@ -18,7 +18,7 @@ import json
 import resource
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from recommender_service.ml.evaluation import (
     popularity_score_fn,
 )
 from recommender_service.ml.families import NAMES, NEURAL, refit
+from recommender_service.ml.features import FeatureSpace
 from recommender_service.ml.selection import Selection, select, summary
 
 from .console import StageBar, candidates_table
@@ -86,6 +87,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="NeuMF's GMF tower: trained alone (bce) or taken from iALS's factors",
     )
     p.add_argument("--ease-l2", type=float, default=None, help="EASE λ (default: searched)")
+    p.add_argument("--id-dropout", type=float, default=d.id_dropout, help="neumf_features")
     p.add_argument("--ials-factors", type=int, default=d.ials_factors)
     p.add_argument("--ials-regularization", type=float, default=None, help="default: searched")
     p.add_argument("--ials-alpha", type=float, default=None, help="default: searched")
@@ -122,6 +124,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         "pretrain_epochs": args.pretrain_epochs,
         "gmf_init": args.gmf_init,
         "ease_l2": args.ease_l2,
+        "id_dropout": args.id_dropout,
         "ials_factors": args.ials_factors,
         "ials_regularization": args.ials_regularization,
         "ials_alpha": args.ials_alpha,
@@ -162,6 +165,9 @@ def run_trained(args: argparse.Namespace, data: BenchmarkData) -> dict[str, Any]
     config = config_from(args)
     train = IndexedData.dense(data.train_users, data.train_items, data.n_users, data.n_items)
     full = IndexedData.dense(data.full_users, data.full_items, data.n_users, data.n_items)
+    if data.side is not None:  # neumf_features reads them (ML-1M: users.dat, movies.dat)
+        space = FeatureSpace.build(train.user_ids, train.item_ids, data.side)
+        train, full = replace(train, features=space), replace(full, features=space)
     bar = StageBar(disable=args.quiet)
     started = time.perf_counter()
     try:

@@ -81,3 +81,33 @@ def _save(fig: Any, path: Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_cold_start(
+    table: dict[str, dict[str, dict[str, Any]]], path: Path, *, title: str = ""
+) -> None:
+    """HR@10 and NDCG@10 per method on the new items and on the new users (one panel each);
+    a figure is a value or a (mean, std) pair over seeds, drawn with its spread."""
+    tasks = list(table)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.6), squeeze=False)
+    width = 0.38
+    for ax, task in zip(axes[0], tasks, strict=True):
+        methods = list(table[task])
+        xs = list(range(len(methods)))
+        for shift, metric, colour in (
+            (-width / 2, "hr@10", "tab:blue"),
+            (width / 2, "ndcg@10", "tab:orange"),
+        ):
+            means, spreads = zip(*(_mean_std(table[task][m][metric]) for m in methods), strict=True)
+            bars = [x + shift for x in xs]
+            ax.bar(bars, means, width, yerr=spreads, capsize=3, label=metric.upper(), color=colour)
+            for x, m, d in zip(bars, means, spreads, strict=True):
+                ax.annotate(f"{m:.2f}", (x, m + d), ha="center", va="bottom", size=7)
+        ax.set_xticks(xs, methods, rotation=20, size=8)
+        ax.set_title(task)
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].legend(loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)

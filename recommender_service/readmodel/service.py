@@ -215,6 +215,32 @@ async def training_rows(session: AsyncSession) -> TrainingRows:
     )
 
 
+Metadata = dict[int, dict[str, str | int | None]]
+
+
+async def side_metadata(session: AsyncSession) -> tuple[Metadata, Metadata]:
+    """Active users' niveau and filière, active items' filière, niveau, matière, type and
+    année, by id: the side features of `neumf_features` (ml/features.py names the fields)."""
+    users = await session.execute(
+        select(User.id, User.niveau, User.filiere).where(User.is_active.is_(True))
+    )
+    items = await session.execute(
+        select(Item.id, Item.filiere, Item.niveau, Item.matiere, Item.type, Item.annee).where(
+            Item.is_active.is_(True)
+        )
+    )
+    return (
+        {row.id: {"niveau": row.niveau, "filiere": row.filiere} for row in users},
+        {
+            row.id: {
+                "filiere": row.filiere, "niveau": row.niveau, "matiere": row.matiere,
+                "type": row.type, "annee": row.annee,
+            }
+            for row in items
+        },
+    )  # fmt: skip
+
+
 async def interactions_since(session: AsyncSession, since: datetime | None) -> int:
     """Interactions stored after `since` (all of them when None)."""
     stmt = select(func.count()).select_from(Interaction)

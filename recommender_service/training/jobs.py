@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recommender_service.config import Settings
 from recommender_service.errors import NotEnoughData, TrainingInProgress
 from recommender_service.ml.artifact import TrainedModel
+from recommender_service.ml.features import SideInfo
 from recommender_service.ml.feedback import implicit_feedback
 from recommender_service.ml.heldout import HeldOut
 from recommender_service.ml.pipeline import TrainConfig, fit
@@ -154,6 +155,7 @@ async def _execute(
 ) -> Outcome:
     async with sessionmaker() as session, session.begin():
         rows = await readmodel.training_rows(session)
+        user_meta, item_meta = await readmodel.side_metadata(session)
         await registry.note_snapshot(
             session=session, version_id=run.version_id, at=rows.snapshot_at
         )
@@ -180,8 +182,9 @@ async def _execute(
         if not (run.options.batch_size or settings.train_batch_size):
             config.batch_size = batch_size_for(len(data), config.num_negatives)
         return fit(
-            data, config, progress=on_epoch, item_pool=rows.item_pool, on_held_out=held.append
-        )
+            data, config, progress=on_epoch, item_pool=rows.item_pool, on_held_out=held.append,
+            side=SideInfo(user_meta, item_meta),
+        )  # fmt: skip
 
     model = await asyncio.to_thread(work)
     await asyncio.gather(*(asyncio.wrap_future(f) for f in logged))  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender_service.ml.data import InteractionData
+from recommender_service.ml.features import SideInfo
 from recommender_service.ml.feedback import implicit_feedback
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 
@@ -58,6 +59,20 @@ class SyntheticData:
         return implicit_feedback(
             self.user_ids, self.item_ids, self.kinds, self.relevances, self.timestamps
         )
+
+    def side(self) -> SideInfo:
+        """The users' and papers' metadata, with the read model's field names."""
+        users = {
+            u: {"niveau": self.user_niveau[u], "filiere": f} for u, f in self.user_filiere.items()
+        }
+        items = {
+            i: {
+                "filiere": f, "niveau": self.item_niveau[i], "matiere": self.item_matiere[i],
+                "type": self.item_type[i], "annee": self.item_annee[i],
+            }
+            for i, f in self.item_filiere.items()
+        }  # fmt: skip
+        return SideInfo(users, items)
 
     @property
     def all_user_ids(self) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Artefacts of every family survive the bytes round trip, `auto` stores its candidates, and a
-format-1 artefact (before EASE, iALS and blends) still loads."""
+format-1 artefact (before EASE, iALS, blends, features and calibration) still loads."""
 
 from __future__ import annotations
 
@@ -80,9 +80,10 @@ def test_auto_stores_the_chosen_family_and_every_candidates_figures(
 def test_a_format_1_artefact_still_loads(synthetic: SyntheticData) -> None:
     model = fit(synthetic.interactions(), TrainConfig(model="mf", **SMALL))
     payload = torch.load(io.BytesIO(model.to_bytes()), weights_only=True)
-    assert payload["format"] == FORMAT_VERSION == 2
+    assert payload["format"] == FORMAT_VERSION == 3
     old_keys = {"model", "embedding_dim", "mlp_layers", "dropout", "epochs", "seed", "lr"}
     payload["format"] = 1
+    del payload["features"], payload["calibration"]  # format 3's
     payload["config"] = {k: v for k, v in payload["config"].items() if k in old_keys}
     buf = io.BytesIO()
     torch.save(payload, buf)
@@ -90,6 +91,9 @@ def test_a_format_1_artefact_still_loads(synthetic: SyntheticData) -> None:
     user = int(model.user_ids[0])
     np.testing.assert_array_equal(loaded.scores_for_user(user), model.scores_for_user(user))
     assert loaded.algorithm == "mf" and loaded.config.ease_l2 is None
+    # No calibration stored: the logits read through the sigmoid, as before format 3.
+    assert loaded.calibration is None and model.calibration is not None
+    np.testing.assert_allclose(loaded.calibrated(np.array([0.0, 2.0])), [0.5, 1 / (1 + np.exp(-2))])
 
 
 def test_an_unknown_format_is_refused(synthetic: SyntheticData) -> None:

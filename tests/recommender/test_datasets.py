@@ -39,6 +39,32 @@ def write_ml100k(folder: Path) -> None:
     (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
 
 
+def write_ml1m_side(folder: Path) -> None:
+    """GroupLens metadata for the 3 users and 6 items of `write_ncf` (items 0-5 = movies 10-15)."""
+    users = ["1::F::1::10::48067", "2::M::56::16::70072", "3::M::25::15::55117"]
+    (folder / "users.dat").write_text("\n".join(users) + "\n", encoding="latin-1")
+    movies = [f"{10 + i}::Film {i} (19{80 + i})::Drama|Comédie" for i in range(5)]
+    movies.append("15::Sans date::Documentary")
+    (folder / "movies.dat").write_text("\n".join(movies) + "\n", encoding="latin-1")
+    rows = ["ncf_item_id\tmovielens_movie_id\tambiguous"] + [f"{i}\t{10 + i}\t0" for i in range(6)]
+    (folder / "ncf_item_map.tsv").write_text("\n".join(rows) + "\n")
+
+
+def test_ncf_loader_reads_users_dat_and_movies_dat_in_ncf_ids(tmp_path: Path) -> None:
+    write_ncf(tmp_path)
+    assert load_ncf(tmp_path).side is None  # without the metadata files
+    write_ml1m_side(tmp_path)
+    side = load_ncf(tmp_path).side
+    assert side is not None
+    assert side.users == {
+        0: {"gender": "F", "age": "1", "occupation": "10"},
+        1: {"gender": "M", "age": "56", "occupation": "16"},
+        2: {"gender": "M", "age": "25", "occupation": "15"},
+    }
+    assert side.items[1] == {"genre": ["Drama", "Comédie"], "decade": "1980s"}
+    assert side.items[5] == {"genre": ["Documentary"], "decade": None}
+
+
 def test_format_is_detected_from_the_files(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -1,5 +1,6 @@
-"""EASE^R, iALS and `auto` through the whole service: the training job registers the family,
-the replica loads its artefact, and both answers come from that model's scores and items."""
+"""EASE^R, iALS, `neumf_features` and `auto` through the whole service: the training job
+registers the family, the replica loads its artefact, and both answers come from that model's
+scores and items."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ async def _served(client: httpx.AsyncClient, version_id: int) -> None:
     raise AssertionError(f"version {version_id} never served")
 
 
-@pytest.mark.parametrize("family", ["ease", "ials", "auto"])
+@pytest.mark.parametrize("family", ["ease", "ials", "neumf_features", "auto"])
 async def test_a_trained_family_serves_its_own_scores_and_neighbours(
     family: str,
     settings: Settings,

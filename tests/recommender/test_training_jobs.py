@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recommender_service.config import Settings
 from recommender_service.errors import NotEnoughData, TrainingInProgress
 from recommender_service.main import create_app
+from recommender_service.ml.artifact import TrainedModel
 from recommender_service.registry import service as registry
 from recommender_service.training.jobs import batch_size_for
 from recommender_service.training.lock import LOCK_KEY, TrainingLock
@@ -203,6 +204,39 @@ async def test_recommendations_show_the_planted_preference(
         unseen5.append(np.mean([item["filiere"] == own for item in fresh["items"]]))
     assert float(np.mean(top10)) > 0.6
     assert float(np.mean(unseen5)) > 0.4
+
+
+async def test_a_feature_model_trained_by_the_service_reads_the_read_models_metadata(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    read_model: ReadModel,
+) -> None:
+    data = generate(60, 40, 2000, seed=3)
+    await load_synthetic(sessionmaker, data)
+    await read_model.item(99_001, niveau="M2", filiere="CHIMIE", matiere="Spectroscopie")
+    outcome = await train_version(settings, sessionmaker, redis, model="neumf_features", seed=2)
+    async with sessionmaker() as session:
+        blob = await registry.load_artifact(session=session, version_id=outcome.version_id)
+    model = TrainedModel.from_bytes(blob)
+    assert model.algorithm == "neumf_features" and model.uses_features
+    assert model.features is not None
+    # The read model's columns, as tokens: every active user's and paper's, the new one's too
+    # (in the item pool: no interaction, but its metadata is known).
+    assert set(model.features.users.vocab) == {
+        *(f"niveau={n}" for n in set(data.user_niveau.values())),
+        *(f"filiere={f}" for f in set(data.user_filiere.values())),
+    }
+    assert "matiere=Spectroscopie" in model.features.items.vocab
+    index = model.item_index(99_001)
+    assert index is not None
+    codes = model.features.items.codes[index]
+    tokens = {model.features.items.vocab[c - 1] for c in codes if c}
+    assert tokens == {
+        "filiere=CHIMIE", "niveau=M2", "matiere=Spectroscopie", "type=PARTIEL", "annee=2024",
+    }  # fmt: skip
+    assert outcome.metrics["calibration"]["pairs"] > 0
+    assert model.calibration is not None and model.calibration.slope > 0
 
 
 @pytest.mark.parametrize(
