@@ -1,9 +1,11 @@
-"""`torchrun --nproc_per_node=2 -m recommender_service train --distributed`: two CPU processes
-(gloo on loopback, a port torchrun picks) train one version; rank 0 alone registers it."""
+"""`torchrun --nproc_per_node=2 -m recommender_service train|evaluate --distributed`: two CPU
+processes (gloo on loopback, a port torchrun picks) train one version, which rank 0 alone
+registers, or run the offline protocol, whose JSON has a one-process run's keys."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recommender_service.offline import evaluate_cli
 from recommender_service.registry import service as registry
 from shared.model_metrics import POPULARITY_PREFIX
 from tests.recommender.conftest import (
@@ -98,3 +101,29 @@ async def test_a_family_without_sgd_epochs_is_refused_before_any_process_group(
     assert code == 2
     assert "not started: --distributed trains the SGD families" in out
     assert "not 'ease'" in out
+
+
+async def test_evaluate_distributed_writes_the_keys_of_a_one_process_run(tmp_path: Path) -> None:
+    data = generate(n_users=80, n_items=60, n_interactions=2500, seed=2)
+    (tmp_path / "u.data").write_text(
+        "".join(
+            f"{u}\t{i}\t1\t{t}\n"
+            for u, i, t in zip(data.user_ids, data.item_ids, data.timestamps, strict=True)
+        )
+    )
+    args = ("--dataset", str(tmp_path), "--model", "neumf", "--epochs", "3", "--pretrain-epochs")
+    args = (*args, "2", "--threads", "1", "--device", "cpu", "--quiet")
+    shared, alone = tmp_path / "two.json", tmp_path / "one.json"
+    code, out = await _run(
+        dict(os.environ), *TORCHRUN, "-m", "recommender_service", "evaluate", *args,
+        "--distributed", "--json", str(shared),
+    )  # fmt: skip
+    assert code == 0, out
+    assert evaluate_cli.main([*args, "--json", str(alone)]) == 0
+    two, one = json.loads(shared.read_text()), json.loads(alone.read_text())
+    assert two.keys() == one.keys()
+    assert two["hyperparameters"].keys() == one["hyperparameters"].keys()
+    assert [r.keys() for r in two["history"]] == [r.keys() for r in one["history"]]
+    assert (two["world_size"], one["world_size"], two["model"]) == (2, 1, "neumf")
+    assert two["epochs"] == len(two["history"]) == 3
+    assert abs(two["hr@10"] - one["hr@10"]) < 0.15  # 80 test users: a generous band
