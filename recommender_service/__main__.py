@@ -60,18 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         default=180.0,
         help="seconds to wait for the read model to catch up with the stream before training",
     )
-    train.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where the SGD families train (auto: CUDA when a GPU is visible)",
-    )
-    train.add_argument(
-        "--distributed",
-        action="store_true",
-        help="under torchrun: one run shared by every process (DistributedDataParallel); "
-        "rank 0 registers it",
-    )
+    from recommender_service.ml.placement import add_options
+
+    add_options(train, shared="one run shared by every process, which rank 0 registers")
     return parser
 
 

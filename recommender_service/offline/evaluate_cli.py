@@ -41,6 +41,7 @@ from recommender_service.ml.evaluation import (
     popularity_score_fn,
 )
 from recommender_service.ml.families import NAMES, NEURAL, refit
+from recommender_service.ml.placement import add_options
 from recommender_service.ml.selection import Selection, select, summary
 
 from .console import StageBar, candidates_table
@@ -100,17 +101,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--budget-seconds", type=float, default=BUDGET_SECONDS, help="auto: budget")
     p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads")
-    p.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where the SGD families train (auto: CUDA when a GPU is visible)",
-    )
-    p.add_argument(
-        "--distributed",
-        action="store_true",
-        help="under torchrun: share the SGD epochs between the processes (neural families)",
-    )
+    add_options(p, shared="the SGD epochs shared between the processes")
     p.add_argument("--knn-neighbours", type=int, default=0, help="item-kNN: 0 = all items")
     p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
     p.add_argument("--plot", type=Path, default=None, help="PNG of the chosen model's curves")
