@@ -8,7 +8,8 @@ Runs the evaluate command (one at a time, each as its own process tree, bounded 
 once alone and once under torchrun for each model and seed, keeps each run's JSON, and prints
 one markdown row per run: HR@10, NDCG@10, epochs, seconds per epoch, the command's own training
 time and the wall time of the whole command (start-up, data loading and evaluation included).
-With --plot, the figures and the wall times side by side.
+With --plot, the figures and the wall times side by side; --rows FILE redraws an earlier run's
+table and plot from its `<dataset>_rows.json` without running anything.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         quality.bar_label(bars, fmt="%.3f", fontsize=7)
     quality.set_xticks(list(x), labels, fontsize=8)
     quality.set_ylabel("test figure")
-    quality.legend()
+    quality.set_ylim(0, 1)
+    quality.legend(loc="upper right")
     bars = seconds.bar(list(x), [r["wall_seconds"] for r in rows], 0.6, color="tab:gray")
     seconds.bar_label(bars, fmt="%.0f s", fontsize=7)
     seconds.set_xticks(list(x), labels, fontsize=8)
@@ -115,7 +117,14 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per command")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/distributed"))
     p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--rows", type=Path, default=None, help="print and plot these rows, run nothing")
     args = p.parse_args()
+    if args.rows:
+        rows = json.loads(args.rows.read_text())
+        print(markdown(rows))
+        if args.plot:
+            plot(rows, args.plot, f"{args.dataset.name}: one process vs {args.processes}")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for model in args.models.split(","):
