@@ -4,7 +4,8 @@ python -m recommender_service serve
 python -m recommender_service consume
 python -m recommender_service train [--model neumf|gmf|mlp|mf|ease|ials|auto] [--epochs 30]
                                    [--if-missing] [--plot PATH]
-                                   [--sync-timeout SECONDS]
+                                   [--sync-timeout SECONDS] [--device auto|cpu|cuda]
+torchrun --nproc_per_node=N -m recommender_service train --distributed …   (one run, N processes)
 python -m recommender_service evaluate …   (offline evaluation, see its --help)
 python -m recommender_service migrate
 """
@@ -18,13 +19,16 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import redis.asyncio as aioredis
 
 from recommender_service.config import Settings, get_settings
 from shared.database import make_engine, make_sessionmaker
 from shared.training import ModelName
+
+if TYPE_CHECKING:
+    from recommender_service.training.jobs import Fitter
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         default=180.0,
         help="seconds to wait for the read model to catch up with the stream before training",
     )
+    from recommender_service.ml.placement import add_options
+
+    add_options(train, shared="one run shared by every process, which rank 0 registers")
     return parser
 
 
@@ -93,7 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "consume":
         return asyncio.run(_consume(settings))
-    return asyncio.run(_train(settings, args))
+    if args.distributed:
+        return _train_distributed(settings, args)
+    from recommender_service.ml.distributed import DistributedError, resolve_device
+
+    try:
+        device = resolve_device(args.device)
+    except DistributedError as exc:
+        print(f"not started: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_train(settings, args, device=device))
 
 
 async def _consume(settings: Settings) -> int:
@@ -115,7 +131,41 @@ async def _consume(settings: Settings) -> int:
     return 0
 
 
-async def _train(settings: Settings, args: argparse.Namespace) -> int:
+def _train_distributed(settings: Settings, args: argparse.Namespace) -> int:
+    """Every rank joins the group; rank 0 runs `_train` and shares its job (training/ranks.py)."""
+    from recommender_service.ml import distributed
+    from recommender_service.training import ranks
+
+    try:
+        distributed.check_family(args.model or settings.recommender_model)
+        device = distributed.resolve_device(args.device)
+        distributed.join(device)
+    except distributed.DistributedError as exc:
+        print(f"not started: {exc}", file=sys.stderr)
+        return 2
+    try:
+        threads = max(1, _cores() // distributed.local_world_size())  # the machine's ranks share it
+        if not distributed.is_leader():
+            return ranks.follow(threads=threads)
+        crew = ranks.Crew()
+        try:
+            return asyncio.run(
+                _train(settings, args, device=device, threads=threads, fitter=crew.fit)
+            )
+        finally:
+            crew.dismiss()
+    finally:
+        distributed.leave()
+
+
+async def _train(
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    device: str,
+    threads: int | None = None,
+    fitter: Fitter | None = None,
+) -> int:
     from recommender_service.consumer.runner import sync_once
     from recommender_service.errors import NotEnoughData, TrainingInProgress
     from recommender_service.registry import service as registry
@@ -140,10 +190,10 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
         print(f"read model synced ({applied} new stream entries)")
         options = jobs.TrainOptions(
             model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            embedding_dim=args.embedding_dim, seed=args.seed,
+            embedding_dim=args.embedding_dim, seed=args.seed, device=device,
         )  # fmt: skip
-        # The CLI owns the machine: every core for torch.
-        settings = settings.model_copy(update={"torch_threads": _cores()})
+        # The CLI owns the machine: every core for torch (shared by a distributed run's ranks).
+        settings = settings.model_copy(update={"torch_threads": threads or _cores()})
         # A run whose owner died would hold the lock until its lease expires.
         for version_id in await reap(
             sessionmaker=sessionmaker, redis=redis, ttl_ms=settings.training_lock_ttl_ms
@@ -163,6 +213,7 @@ async def _train(settings: Settings, args: argparse.Namespace) -> int:
         try:
             outcome = await jobs.execute(
                 run, sessionmaker=sessionmaker, redis=redis, settings=settings, progress=bar,
+                fitter=fitter,
             )  # fmt: skip
         except NotEnoughData as exc:
             print(f"version {run.version_id} not trained: {exc.message}", file=sys.stderr)

@@ -35,6 +35,7 @@ class TrainConfig:
     num_eval_negatives: int = 99
     refit_full: bool = True  # after model selection, retrain on every interaction to serve
     threads: int | None = 1  # one: spinning OpenMP threads collapse on a busy CPU (BENCHMARKS)
+    device: str = "cpu"  # the SGD families' device: cpu or cuda (EASE^R and iALS fit on the CPU)
     lr_decay: float = 0.5  # ReduceLROnPlateau factor on validation NDCG
     lr_patience: int = 2
     min_lr: float = 1e-5

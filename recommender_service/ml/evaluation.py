@@ -40,19 +40,21 @@ class RankingTask:
 
 
 def model_score_fn(model: nn.Module, batch_rows: int = 2048) -> ScoreFn:
-    """Scores from a model's logits, in batches of users × candidates, without gradients."""
+    """Scores from a model's logits, in batches of users × candidates, without gradients, on
+    the device the model is on (a GPU while `train --device cuda` validates)."""
 
     @torch.no_grad()
     def score(users: np.ndarray, items: np.ndarray) -> np.ndarray:
         was_training = model.training
         model.eval()
+        device = next(model.parameters(), torch.zeros(())).device
         out = np.empty(items.shape, dtype=np.float32)
         for start in range(0, len(users), batch_rows):
-            u = torch.from_numpy(users[start : start + batch_rows])
-            it = torch.from_numpy(np.maximum(items[start : start + batch_rows], 0))
+            u = torch.from_numpy(users[start : start + batch_rows]).to(device)
+            it = torch.from_numpy(np.maximum(items[start : start + batch_rows], 0)).to(device)
             uu = u[:, None].expand_as(it)
             out[start : start + batch_rows] = (
-                model(uu.reshape(-1), it.reshape(-1)).view(it.shape).numpy()
+                model(uu.reshape(-1), it.reshape(-1)).view(it.shape).cpu().numpy()
             )
         model.train(was_training)
         return out

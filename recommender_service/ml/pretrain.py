@@ -24,6 +24,7 @@ from torch import nn
 from .calibration import logistic_fit
 from .config import TrainConfig
 from .data import IndexedData, NegativeSampler
+from .distributed import rank_seed
 from .featured import FeatureNeuMF
 from .features import FeatureSpace
 from .ials import IALS, train_ials
@@ -72,7 +73,8 @@ def build_and_train(
     warm: dict[str, Fitted] | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """`warm` may hold an iALS model fitted on `data` (`auto` passes its candidate)."""
-    sampler = NegativeSampler(data.users, data.items, data.n_items, config.seed)
+    # Each rank of a distributed run draws its own negatives (rank 0: the one-process stream).
+    sampler = NegativeSampler(data.users, data.items, data.n_items, rank_seed(config.seed))
     torch.manual_seed(config.seed)  # the initial weights are part of the run's determinism
     module = new_model(config, data.n_users, data.n_items, data.features)
     tuned: dict[str, Any] = {}

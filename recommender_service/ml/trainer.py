@@ -2,7 +2,10 @@
 
 Batches are sliced straight from tensors (one permutation per epoch, no per-sample Python),
 negatives are redrawn each epoch by the vectorised sampler, and the best epoch on validation is
-kept (early stopping with patience).
+kept (early stopping with patience). In a torch.distributed group (`train --distributed`) the
+same loop is data-parallel: each rank trains on its share of the epoch's positives with its own
+negatives, a 1/N share of each batch, and `distributed` averages the gradients and makes rank
+0's validation and time-budget decisions everyone's.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .config import TrainConfig
 from .data import NegativeSampler
 
@@ -100,7 +105,7 @@ def embedding_penalty(model: nn.Module, users: torch.Tensor, items: torch.Tensor
 
     Unlike weight decay, rows absent from the batch are left alone, so rare users and items are
     not shrunk towards zero at every step (the usual L2 of MF/NCF with SGD)."""
-    total = torch.zeros(())
+    total = torch.zeros((), device=users.device)
     for name, module in model.named_modules():
         if isinstance(module, nn.Embedding) and module.weight.requires_grad:
             leaf = name.rsplit(".", 1)[-1]
@@ -133,8 +138,14 @@ def train(
     """
     with torch_settings(config):
         torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(distributed.rank_seed(config.seed))
         n_epochs = config.epochs if epochs is None else epochs
+        device = distributed.torch_device(config.device)
+        model.to(device)
+        net = distributed.wrap(model, device)  # what steps take; `model` holds the weights
+        # Each of N ranks takes 1/N of a batch: the averaged gradient is that of the whole
+        # batch, so the learning rate and the steps per epoch stay those of one process.
+        batch_size = -(-config.batch_size // distributed.world_size())
         params = [p for p in model.parameters() if p.requires_grad]
         optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -158,14 +169,18 @@ def train(
             if lrs is not None:
                 for group in optimiser.param_groups:
                     group["lr"] = lrs[min(epoch, len(lrs)) - 1]
-            model.train()
-            u, i, y, w = epoch_samples(users, items, weights, sampler, config.num_negatives)
+            net.train()
+            rows = distributed.share(len(users), epoch, config.seed)
+            mine = (users, items, weights)
+            if rows is not None:  # this rank's share of the epoch
+                mine = (users[rows], items[rows], weights[rows])
+            u, i, y, w = epoch_samples(*mine, sampler, config.num_negatives)
             perm = torch.randperm(len(u), generator=generator)
-            u, i, y, w = u[perm], i[perm], y[perm], w[perm]
+            u, i, y, w = (t[perm].to(device) for t in (u, i, y, w))
             total = 0.0
-            for start in range(0, len(u), config.batch_size):
-                sl = slice(start, start + config.batch_size)
-                logits = model(u[sl], i[sl])
+            for start in range(0, len(u), batch_size):
+                sl = slice(start, start + batch_size)
+                logits = net(u[sl], i[sl])
                 loss = (loss_fn(logits, y[sl]) * w[sl]).mean()
                 if config.l2 > 0:
                     loss = loss + config.l2 * embedding_penalty(model, u[sl], i[sl])
@@ -178,11 +193,11 @@ def train(
             row: dict = {
                 "epoch": epoch,
                 "epochs": n_epochs,
-                "loss": total / max(1, len(u)),
+                "loss": distributed.mean(total / max(1, len(u))),
                 "lr": optimiser.param_groups[0]["lr"],
             }
             if validate is not None:
-                scores = validate(model)
+                scores = distributed.from_leader(partial(validate, model))
                 row.update({f"val_{k}": v for k, v in scores.items()})
                 current = scores[key]
                 scheduler.step(current)
@@ -199,10 +214,17 @@ def train(
                 progress(row)
             if validate is not None and stale >= config.patience:
                 break
-            if deadline is not None and time.perf_counter() + row["seconds"] > deadline:
+            if deadline is not None and distributed.from_leader(
+                partial(_past, deadline, row["seconds"])
+            ):
                 break  # the next epoch, as long as this one, would end past the budget
         if validate is not None:
             model.load_state_dict(best_state)
-        model.eval()
+        model.eval().to("cpu")  # evaluation, artefacts and serving read it on the CPU
         result.seconds = time.perf_counter() - started
         return result
+
+
+def _past(deadline: float, seconds: float) -> bool:
+    """True when a step of `seconds` starting now would end after `deadline`."""
+    return time.perf_counter() + seconds > deadline

@@ -9,6 +9,10 @@ negatives, for every candidate, the time per epoch and the peak memory.
 Before the test, EASE^R and iALS (and their parts of a blend) are refit on every training pair,
 validation item included, with what their search found (seconds; Dacrema et al. do the same);
 the neural models keep their early-stopped weights, since a refit would double their time.
+
+With `--distributed` (under torchrun) every process loads the data set and runs the same
+protocol; the SGD epochs are shared out (ml/distributed.py) and rank 0 alone prints and writes
+the JSON, with the same keys as one process (`world_size` says how many there were).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from recommender_service.ml import distributed
 from recommender_service.ml.config import TrainConfig
 from recommender_service.ml.data import IndexedData
 from recommender_service.ml.evaluation import (
@@ -37,6 +42,7 @@ from recommender_service.ml.evaluation import (
 )
 from recommender_service.ml.families import NAMES, NEURAL, refit
 from recommender_service.ml.features import FeatureSpace
+from recommender_service.ml.placement import add_options
 from recommender_service.ml.selection import Selection, select, summary
 
 from .console import StageBar, candidates_table
@@ -97,6 +103,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--budget-seconds", type=float, default=BUDGET_SECONDS, help="auto: budget")
     p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads")
+    add_options(p, shared="the SGD epochs shared between the processes")
     p.add_argument("--knn-neighbours", type=int, default=0, help="item-kNN: 0 = all items")
     p.add_argument("--json", type=Path, default=None, help="write the result as JSON here")
     p.add_argument("--plot", type=Path, default=None, help="PNG of the chosen model's curves")
@@ -132,6 +139,7 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         "candidates": tuple(c for c in args.candidates.split(",") if c),
         "budget_seconds": args.budget_seconds if args.model == "auto" else None,
         "threads": args.threads,
+        "device": args.device,
         "confidence_weighting": False,  # benchmark data is binary
     }
     return TrainConfig(**{k: v for k, v in values.items() if k in known})
@@ -168,7 +176,7 @@ def run_trained(args: argparse.Namespace, data: BenchmarkData) -> dict[str, Any]
     if data.side is not None:  # neumf_features reads them (ML-1M: users.dat, movies.dat)
         space = FeatureSpace.build(train.user_ids, train.item_ids, data.side)
         train, full = replace(train, features=space), replace(full, features=space)
-    bar = StageBar(disable=args.quiet)
+    bar = StageBar(disable=args.quiet or not distributed.is_leader())
     started = time.perf_counter()
     try:
         selection = select(config, train, data.validation, progress=bar)
@@ -227,6 +235,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "n_users": data.n_users,
             "n_items": data.n_items,
             "torch_threads": torch.get_num_threads(),
+            "device": args.device,
+            "world_size": distributed.world_size(),
         }
     )
     return result
@@ -234,7 +244,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    result = run(args)
+    try:
+        args.device = distributed.resolve_device(args.device)
+        if args.distributed:
+            distributed.check_family(args.model)
+            distributed.join(args.device)
+    except distributed.DistributedError as exc:
+        print(f"not started: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = run(args)
+        if distributed.is_leader():
+            report(args, result)
+    finally:
+        distributed.leave()
+    return 0
+
+
+def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """The figures on stdout, and the JSON and the plots asked for."""
     shown = {k: v for k, v in result.items() if "histor" not in k and k != "candidates"}
     print(json.dumps(shown, indent=2))
     if "candidates" in result:
@@ -248,7 +276,6 @@ def main(argv: list[str]) -> int:
         plot_training(result["history"], args.plot, title=f"{title}: {figures}")
     if args.plot_candidates and "candidates" in result:
         plot_candidates(result["candidates"], args.plot_candidates, title=title)
-    return 0
 
 
 if __name__ == "__main__":

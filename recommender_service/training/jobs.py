@@ -4,7 +4,9 @@
 registry heartbeat) and records the version (status `training`), so that the API can answer 202
 with its id at once; `execute` loads the read model, fits in a worker thread (the event loop
 keeps serving), stores the artefact, lets `training.activation` decide whether it replaces the
-active version (the decision is stored with it), and always releases the lease.
+active version (the decision is stored with it), and always releases the lease. A distributed
+run (`train --distributed`, training/ranks.py) is this same run on rank 0, with a `fitter` that
+also hands the data to the other ranks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.config import Settings
 from recommender_service.errors import NotEnoughData, TrainingInProgress
+from recommender_service.ml import distributed
 from recommender_service.ml.artifact import TrainedModel
 from recommender_service.ml.features import SideInfo
 from recommender_service.ml.feedback import implicit_feedback
@@ -35,6 +38,8 @@ from recommender_service.training.lease import RunLease, owner
 log = logging.getLogger(__name__)
 
 Progress = Callable[[dict[str, Any]], None]
+# `pipeline.fit`'s signature: (data, config, *, progress, item_pool, on_held_out) -> model
+Fitter = Callable[..., TrainedModel]
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class TrainOptions:
     lr: float | None = None
     embedding_dim: int | None = None
     seed: int | None = None
+    device: str | None = None  # cpu or cuda (the CLI's --device); the service trains on the CPU
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ def train_config(settings: Settings, options: TrainOptions) -> TrainConfig:
         "lr": options.lr or settings.train_lr,
         "embedding_dim": options.embedding_dim or settings.train_embedding_dim,
         "seed": options.seed,
+        "device": options.device,
         "threads": settings.torch_threads,
         "holdout_metrics": settings.train_holdout_metrics,
         "refit_full": settings.train_refit_full,
@@ -133,9 +140,12 @@ async def execute(
     redis: aioredis.Redis,
     settings: Settings,
     progress: Progress | None = None,
+    fitter: Fitter | None = None,
 ) -> Outcome:
+    """`fitter` is `pipeline.fit` unless given a wrapper of it (a distributed run's rank 0
+    shares the data it is given with the other ranks first)."""
     try:
-        return await _execute(run, sessionmaker, redis, settings, progress)
+        return await _execute(run, sessionmaker, redis, settings, progress, fitter or fit)
     except BaseException as exc:
         async with sessionmaker() as session, session.begin():
             await registry.fail_version(
@@ -152,6 +162,7 @@ async def _execute(
     redis: aioredis.Redis,
     settings: Settings,
     progress: Progress | None,
+    fitter: Fitter,
 ) -> Outcome:
     async with sessionmaker() as session, session.begin():
         rows = await readmodel.training_rows(session)
@@ -181,7 +192,7 @@ async def _execute(
         config = train_config(settings, run.options)  # `threads` bounds torch's pool
         if not (run.options.batch_size or settings.train_batch_size):
             config.batch_size = batch_size_for(len(data), config.num_negatives)
-        return fit(
+        return fitter(
             data, config, progress=on_epoch, item_pool=rows.item_pool, on_held_out=held.append,
             side=SideInfo(user_meta, item_meta),
         )  # fmt: skip
@@ -207,7 +218,10 @@ async def _execute(
             n_interactions=int(model.n_interactions),
             train_seconds=float(model.train_seconds),
             data_snapshot_at=rows.snapshot_at,
-            hyperparameters=_jsonable(model.config.to_dict()),
+            # How many processes shared the SGD epochs (their negatives differ from one's).
+            hyperparameters=_jsonable(
+                {**model.config.to_dict(), "world_size": distributed.world_size()}
+            ),
             algorithm=model.algorithm,  # with auto: the family it chose
         )
         current = await registry.get_active(session=session, for_update=True)
