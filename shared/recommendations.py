@@ -24,7 +24,17 @@ class Strategy(StrEnum):
 
 class RecommendedItem(BaseModel):
     item_id: int
-    score: float = Field(description="Model score (or popularity / content similarity)")
+    score: float = Field(
+        ge=0,
+        le=1,
+        description=(
+            "0–1. From the model: its calibrated score (Platt scaling on held-out interactions:"
+            " 0.5 is no evidence either way, higher is likelier to be the student's next paper"
+            " than a random unseen one). From a fallback: cosine similarity (similar items,"
+            " similar-to-recent), popularity relative to the most popular paper, or the share of"
+            " subject area (content)."
+        ),
+    )
     reason: str = Field(examples=["because you downloaded Analyse 2 — partiel 2024"])
     title: str | None = None
     matiere: str | None = None

@@ -44,13 +44,16 @@ async def popular_for(
     statement = statement.order_by(
         *closeness, POPULARITY.desc(), Epreuve.avg_relevance.desc().nulls_last(), Epreuve.id.desc()
     ).limit(query.k)
+    rows = list(await session.execute(statement))
+    top = max((row.views + row.downloads for row in rows), default=0)
     items = []
-    for row in await session.execute(statement):
+    for row in rows:
         reason = "popular"
         if user is not None and user.filiere is not None and row.filiere == user.filiere:
             where = f"{row.niveau} {row.filiere}" if row.niveau == user.niveau else row.filiere
             reason = f"popular in {where}"
-        items.append(card(row, float(row.views + row.downloads), reason))
+        # 0–1 like every score shown: use relative to the most used paper of the list.
+        items.append(card(row, (row.views + row.downloads) / top if top else 0.0, reason))
     return _answer(items, Strategy.POPULARITY)
 
 

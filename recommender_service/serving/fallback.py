@@ -46,10 +46,11 @@ def popular(
         own = (table.niveau == niveau) & (table.filiere == filiere)
     else:
         own = np.zeros(len(table.ids), dtype=bool)
+    top = float(table.popularity.max()) if len(table.ids) else 0.0
     return [
         Scored(
             int(table.ids[row]),
-            float(table.popularity[row]),
+            float(table.popularity[row] / top) if top > 0 else 0.0,  # 1: the most popular
             f"popular in {niveau} {filiere}" if own[row] else "popular with students",
         )
         for row in _best(table, mask, own.astype(np.float64), k)

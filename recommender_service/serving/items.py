@@ -58,6 +58,9 @@ class ItemTable:
         self.cards = [{field: getattr(r, field) for field in CARD_FIELDS} for r in rows]
         self.popularity = np.array([popularity.get(int(i), 0.0) for i in self.ids])
         self._rows = {int(item_id): row for row, item_id in enumerate(self.ids)}
+        self.all_rows = np.arange(len(self.ids), dtype=np.int64)
+        # What a model with side features reads of an item it never saw in training.
+        self.metas = {int(i): card for i, card in zip(self.ids, self.cards, strict=True)}
         self.generation = generation
         self.started = started  # when its SQL was read (monotonic)
         self._masks: dict[ItemFilters, np.ndarray] = {}

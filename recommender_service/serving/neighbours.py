@@ -77,7 +77,10 @@ class Neighbours:
             return best, np.full(len(chosen), -np.inf)
         anchor_rows = np.searchsorted(model.item_ids, np.asarray(anchors, dtype=np.int64))
         column = np.full(len(model.item_ids), -1, dtype=np.int64)
-        column[np.searchsorted(model.item_ids, chosen)] = np.arange(len(chosen))
+        # A chosen item the model never saw (scored from its features) is nobody's neighbour.
+        pos = np.minimum(np.searchsorted(model.item_ids, chosen), len(model.item_ids) - 1)
+        inside = model.item_ids[pos] == chosen
+        column[pos[inside]] = np.flatnonzero(inside)
         columns = column[self.rows[anchor_rows]]  # (anchors, width): where each neighbour goes
         filled = np.arange(self.rows.shape[1]) < self.lengths[anchor_rows][:, None]
         hit = (columns >= 0) & filled

@@ -4,7 +4,8 @@ A "because you downloaded X" names a seen paper only when X is really close to t
 one: above `min_similarity` in the model's item space, or sharing its matière. Otherwise the
 reason says what is true of the paper for this student: the newest papers of their filière,
 those popular in their niveau and filière, or, failing both, that students with a history like
-theirs used it (what collaborative filtering knows and nothing more).
+theirs used it (what collaborative filtering knows and nothing more), or, for a student with no
+history yet, that it is chosen for their niveau and filière.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def explain(
         if same is not None:
             reasons.append(because(same))
         else:
-            reasons.append(Reason(_about_the_paper(table, row, niveau, filiere)))
+            reasons.append(Reason(_about_the_paper(table, row, niveau, filiere, bool(history))))
     return reasons
 
 
@@ -72,13 +73,19 @@ def _same_matiere(
     return None
 
 
-def _about_the_paper(table: ItemTable, row: int, niveau: str | None, filiere: str | None) -> str:
+def _about_the_paper(
+    table: ItemTable, row: int, niveau: str | None, filiere: str | None, history: bool
+) -> str:
+    # Without a history, the model only had the student's profile to go on.
+    otherwise = (
+        LIKE_YOURS if history or not (niveau and filiere) else f"for {niveau} {filiere} students"
+    )
     if row < 0 or not filiere or table.filiere[row] != filiere:
-        return LIKE_YOURS
+        return otherwise
     if table.annee[row] >= table.latest_annee:
         return NEW_IN_FILIERE
     if niveau and table.niveau[row] == niveau:
         threshold = table.popular_threshold(niveau, filiere, POPULAR_SHARE)
         if table.popularity[row] >= threshold:
             return f"popular in {niveau} {filiere}"
-    return LIKE_YOURS
+    return otherwise

@@ -20,6 +20,7 @@ import numpy as np
 
 from recommender_service.serving import fallback
 from recommender_service.serving.fallback import Scored
+from recommender_service.serving.featured import featured_scores
 from recommender_service.serving.history import HistoryEntry, UserActivity
 from recommender_service.serving.holder import ActiveModel
 from recommender_service.serving.items import ItemFilters, ItemTable
@@ -61,11 +62,16 @@ def recommend(
     seen = activity.seen if exclude_seen else np.zeros(0, dtype=np.int64)
     if active is not None:
         known = [h for h in activity.recent if h.item_id in active.known_items]
+        context = _Context(k, seen, filters, known, activity, min_similarity)
+        if active.model.uses_features:
+            # Every paper of the table, those it never saw in training from their metadata.
+            featured = featured_scores(active.model, table, user_id, activity)
+            if featured is not None and (active.model.user_index(user_id) is not None or not known):
+                return _personalised(active, table, table.ids, table.all_rows, featured, context)
         scores = active.scores.get(user_id)
         if scores is not None:
-            return _personalised(
-                active, table, scores, k, seen, filters, known, activity, min_similarity
-            )
+            rows = table.model_rows(active.version_id, active.model.item_ids)
+            return _personalised(active, table, active.model.item_ids, rows, scores, context)
         if known:
             recent = known[:RECENT_FOR_COLD_START]
             ranked = _similar_to_recent(active, table, recent, k, seen, filters)
@@ -87,32 +93,41 @@ def _allowed(
     return allowed
 
 
+@dataclass(frozen=True)
+class _Context:
+    k: int
+    seen: np.ndarray
+    filters: ItemFilters
+    known: list[HistoryEntry]  # the user's recent items that the model knows
+    activity: UserActivity
+    min_similarity: float
+
+
 def _personalised(
     active: ActiveModel,
     table: ItemTable,
+    item_ids: np.ndarray,
+    rows: np.ndarray,
     scores: np.ndarray,
-    k: int,
-    seen: np.ndarray,
-    filters: ItemFilters,
-    known: list[HistoryEntry],
-    activity: UserActivity,
-    min_similarity: float,
+    context: _Context,
 ) -> Ranked:
-    item_ids = active.model.item_ids
-    rows = table.model_rows(active.version_id, item_ids)
-    mask = (rows >= 0) & table.eligible(filters)[np.maximum(rows, 0)]
-    if len(seen):
-        mask &= ~np.isin(item_ids, seen)
-    best = top_k(np.asarray(scores, dtype=np.float64), mask, k)
+    """The best of `item_ids` (their `rows` in the table, -1 if absent) by `scores`."""
+    mask = (rows >= 0) & table.eligible(context.filters)[np.maximum(rows, 0)]
+    if len(context.seen):
+        mask &= ~np.isin(item_ids, context.seen)
+    best = top_k(np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf), mask, context.k)
     chosen = item_ids[best]
+    known = context.known
     anchor, similarity = active.neighbours.closest(active.model, [h.item_id for h in known], chosen)
     reasons = explain(
         table, chosen, history=known, anchor=anchor, similarity=similarity,
-        min_similarity=min_similarity, niveau=activity.niveau, filiere=activity.filiere,
+        min_similarity=context.min_similarity, niveau=context.activity.niveau,
+        filiere=context.activity.filiere,
     )  # fmt: skip
+    shown = active.model.calibrated(np.asarray(scores, np.float64)[best])
     items = [
-        Scored(int(item_id), float(scores[index]), reason.text, reason.anchor)
-        for index, item_id, reason in zip(best, chosen, reasons, strict=True)
+        Scored(int(item_id), float(score), reason.text, reason.anchor)
+        for item_id, score, reason in zip(chosen, shown, reasons, strict=True)
     ]
     return Ranked(items, active.version_id, None)
 
@@ -133,5 +148,8 @@ def _similar_to_recent(
             if item_id not in best or similarity > best[item_id][0]:
                 best[item_id] = (similarity, entry)
     ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
-    items = [Scored(i, sim, because(entry).text, entry.item_id) for i, (sim, entry) in ranked]
+    # Cosine similarity, shown as 0–1 (a negative one is no likeness at all).
+    items = [
+        Scored(i, max(sim, 0.0), because(entry).text, entry.item_id) for i, (sim, entry) in ranked
+    ]
     return Ranked(items, active.version_id, Strategy.SIMILAR_TO_RECENT)

@@ -24,7 +24,7 @@ def similar(*, active: ActiveModel | None, table: ItemTable, item_id: int, k: in
 
         pairs = active.neighbours.top(active.model, item_id, k, allowed)
         items = [
-            Scored(other, sim, "students who used {anchor} also used this", item_id)
+            Scored(other, max(sim, 0.0), "students who used {anchor} also used this", item_id)
             for other, sim in pairs
         ]
         return Ranked(items, active.version_id, None)
