@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau, Role
+from shared.enums import Arm, EpreuveType, Filiere, InteractionKind, Niveau, Role, Surface
 
 DEFAULT_STREAM = "catalog.events"
 CONSUMER_GROUP = "recommender"
@@ -29,6 +29,7 @@ class EventType(StrEnum):
     EPREUVE_DELETED = "epreuve.deleted"
     INTERACTION_CREATED = "interaction.created"
     EVALUATION_UPSERTED = "evaluation.upserted"
+    IMPRESSION_RECORDED = "impression.recorded"
 
 
 class Payload(BaseModel):
@@ -80,6 +81,26 @@ class EvaluationUpserted(Payload):
     updated_at: datetime
 
 
+class ImpressionRecorded(Payload):
+    """A recommendation list as the catalog showed it to a user: `item_ids[p - 1]` was at
+    position p. Interactions that name its `id` (their `recommendation_id`) are attributed to
+    it; the recommender counts what each user was shown (rotation)."""
+
+    id: uuid.UUID = Field(description="The list's recommendation_id")
+    user_id: int
+    surface: Surface
+    anchor_id: int | None = Field(default=None, description="The épreuve a similar list is about")
+    item_ids: list[int] = Field(max_length=100)
+    source: str = Field(max_length=32, description="recommender, or the catalog's fallback")
+    model_version: int | None = None
+    strategy: str | None = Field(
+        default=None, max_length=32, description="The fallback that answered; None: the model"
+    )
+    arm: Arm | None = Field(default=None, description="Its A/B arm; None when none ran")
+    experiment_id: int | None = None
+    shown_at: datetime
+
+
 PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.USER_UPSERTED: UserUpserted,
     EventType.USER_DELETED: UserDeleted,
@@ -87,6 +108,7 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.EPREUVE_DELETED: EpreuveDeleted,
     EventType.INTERACTION_CREATED: InteractionCreated,
     EventType.EVALUATION_UPSERTED: EvaluationUpserted,
+    EventType.IMPRESSION_RECORDED: ImpressionRecorded,
 }
 _TYPES: dict[type[Payload], EventType] = {model: t for t, model in PAYLOADS.items()}
 

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.consumer.members import forget_idle_consumers
 from recommender_service.readmodel.bulk import Applied, apply_batch
-from recommender_service.readmodel.service import Change, apply_event
+from recommender_service.readmodel.service import NO_CHANGE, Change, apply_event
 from shared.events import Event, InvalidEvent
 from shared.http_errors import is_unavailable
 
@@ -248,6 +248,8 @@ class StreamConsumer:
         if self.on_change is None:
             return
         for change in changes:  # a cache miss costs less than a lost event: errors are ignored
+            if change == NO_CHANGE:  # an impression: nothing cached to retire
+                continue
             with contextlib.suppress(RedisError, OSError):
                 await self.on_change(change)
 

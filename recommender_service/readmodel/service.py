@@ -21,12 +21,14 @@ from sqlalchemy import BigInteger, Integer, and_, bindparam, cast, delete, exist
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from recommender_service.readmodel import impressions
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
 from shared.events import (
     EpreuveDeleted,
     EpreuveUpserted,
     EvaluationUpserted,
     Event,
+    ImpressionRecorded,
     InteractionCreated,
     Payload,
     UserDeleted,
@@ -40,6 +42,9 @@ class Change:
 
     user_id: int | None = None
     items_changed: bool = False
+
+
+NO_CHANGE = Change()  # an event that retires no cached answer (an impression)
 
 
 async def apply_event(session: AsyncSession, event: Event) -> Change:
@@ -65,6 +70,7 @@ async def apply_payload(
             # A deleted user's history goes too; later events for them are ignored.
             await session.execute(delete(Interaction).where(Interaction.user_id == payload.id))
             await session.execute(delete(Evaluation).where(Evaluation.user_id == payload.id))
+            await impressions.forget_user(session, payload.id)
             return Change(user_id=payload.id)
         case EpreuveUpserted():
             values = payload.model_dump(mode="json", exclude={"id"})
@@ -76,6 +82,9 @@ async def apply_payload(
         case EvaluationUpserted():
             await _upsert_evaluation(session, payload)
             return Change(user_id=payload.user_id)
+        case ImpressionRecorded():
+            await impressions.apply_impressions(session, [payload])
+            return NO_CHANGE  # see readmodel.impressions
     raise TypeError(f"no handler for {type(payload).__name__}")
 
 
