@@ -66,7 +66,8 @@ async def test_a_list_delivered_twice_counts_once_on_either_path(
     async with sessionmaker() as session, session.begin():
         await apply_payload(session, once, at=T)
     async with sessionmaker() as session, session.begin():  # a batch holding it twice, again
-        await apply_batch(session, [Applied(once, T), Applied(once, T), Applied(_shown(1, [11]), T)])
+        batch = [Applied(once, T), Applied(once, T), Applied(_shown(1, [11]), T)]
+        await apply_batch(session, batch)
     assert await _counts(sessionmaker) == {(1, 10): 1, (1, 11): 2}
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Impression)) == 2
