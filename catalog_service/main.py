@@ -5,6 +5,7 @@ relay, creates the first admin when FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD ask
 closes everything on shutdown.
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from catalog_service.epreuves.router import router as epreuves_router
 from catalog_service.errors import install_error_handlers
 from catalog_service.evaluations.router import router as evaluations_router
 from catalog_service.export.router import router as export_router
+from catalog_service.impressions.log import ImpressionLog
 from catalog_service.interactions.router import router as interactions_router
 from catalog_service.recommendations.client import make_client as make_recommender_client
 from catalog_service.recommendations.router import router as recommendations_router
@@ -62,6 +64,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.redis = redis
     app.state.recommender = make_recommender_client(settings)
+    impressions = app.state.impressions = ImpressionLog(
+        app.state.sessionmaker,
+        flush_seconds=settings.impression_flush_seconds,
+        max_batch=settings.impression_max_batch,
+        max_pending=settings.impression_max_pending,
+    )
+    stop = asyncio.Event()
+    flusher = asyncio.create_task(impressions.run(stop))
     relay = None
     try:
         if settings.first_admin_email and settings.first_admin_password:
@@ -86,6 +96,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.relay = relay
         yield
     finally:
+        stop.set()  # the last impressions are written before the relay stops
+        await asyncio.gather(flusher, return_exceptions=True)
         if relay is not None:
             await relay.stop()
         await app.state.recommender.aclose()

@@ -11,7 +11,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -81,6 +81,10 @@ class EvaluationUpserted(Payload):
     updated_at: datetime
 
 
+# Who made a list the catalog showed: the recommender, or the catalog's own last resort.
+ListSource = Literal["recommender", "fallback"]
+
+
 class ImpressionRecorded(Payload):
     """A recommendation list as the catalog showed it to a user: `item_ids[p - 1]` was at
     position p. Interactions that name its `id` (their `recommendation_id`) are attributed to
@@ -91,7 +95,7 @@ class ImpressionRecorded(Payload):
     surface: Surface
     anchor_id: int | None = Field(default=None, description="The épreuve a similar list is about")
     item_ids: list[int] = Field(max_length=100)
-    source: str = Field(max_length=32, description="recommender, or the catalog's fallback")
+    source: ListSource
     model_version: int | None = None
     strategy: str | None = Field(
         default=None, max_length=32, description="The fallback that answered; None: the model"

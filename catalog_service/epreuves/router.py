@@ -1,5 +1,6 @@
 """/v1/epreuves: browse, read (records a VIEW), download (records a DOWNLOAD), manage."""
 
+import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -56,10 +57,21 @@ async def popular_epreuves(
     return _page(rows, total, page)
 
 
+# The list a view or a download came from (impressions.attribution).
+FromList = Annotated[
+    uuid.UUID | None,
+    Query(description="The `recommendation_id` of the list this épreuve was opened from"),
+]
+
+
 @router.get("/{epreuve_id}", name="read_epreuve")
-async def read_epreuve(epreuve_id: IdPath, user: CurrentUser, session: SessionDep) -> EpreuveRead:
+async def read_epreuve(
+    epreuve_id: IdPath, user: CurrentUser, session: SessionDep, recommendation_id: FromList = None
+) -> EpreuveRead:
     """Reads one épreuve and records the caller's VIEW."""
-    epreuve = await service.view(session=session, user=user, epreuve_id=epreuve_id)
+    epreuve = await service.view(
+        session=session, user=user, epreuve_id=epreuve_id, recommendation_id=recommendation_id
+    )
     return EpreuveRead.model_validate(epreuve)
 
 
@@ -70,10 +82,16 @@ async def read_epreuve(epreuve_id: IdPath, user: CurrentUser, session: SessionDe
     responses={200: {"content": {"application/pdf": {}}, "description": "The PDF"}},
 )
 async def download_epreuve(
-    epreuve_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    epreuve_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    recommendation_id: FromList = None,
 ) -> FileResponse:
     """Streams the PDF and records the caller's DOWNLOAD."""
-    epreuve = await service.download(session=session, user=user, epreuve_id=epreuve_id)
+    epreuve = await service.download(
+        session=session, user=user, epreuve_id=epreuve_id, recommendation_id=recommendation_id
+    )
     assert epreuve.file_path is not None
     name = storage.download_name(epreuve.title, epreuve.original_filename)
     return FileResponse(
