@@ -45,14 +45,35 @@ async def recommendation_stats(
 ) -> RecommendationStats:
     until = now or datetime.now(UTC)
     since = until - timedelta(days=days)
-    shown = (
-        select(
-            Impression.id, *(getattr(Impression, k) for k in KEY), Impression.item_ids,
-            func.date(func.timezone("UTC", Impression.shown_at)).label("day"),
-        )
-        .where(Impression.shown_at >= since, Impression.shown_at < until)
-        .cte("shown")
+    return await _collect(session=session, since=since, until=until, window=window)
+
+
+async def experiment_metrics(
+    *, session: AsyncSession, experiment_id: int, since: datetime, window: timedelta
+) -> ExperimentMetrics | None:
+    """One experiment's arms since it started (None before any list of it was shown)."""
+    stats = await _collect(
+        session=session, since=since, until=datetime.now(UTC), window=window,
+        experiment_id=experiment_id,
     )  # fmt: skip
+    return stats.experiments[0] if stats.experiments else None
+
+
+async def _collect(
+    *,
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    window: timedelta,
+    experiment_id: int | None = None,
+) -> RecommendationStats:
+    lists = select(
+        Impression.id, *(getattr(Impression, k) for k in KEY), Impression.item_ids,
+        func.date(func.timezone("UTC", Impression.shown_at)).label("day"),
+    ).where(Impression.shown_at >= since, Impression.shown_at < until)  # fmt: skip
+    if experiment_id is not None:
+        lists = lists.where(Impression.experiment_id == experiment_id)
+    shown = lists.cte("shown")
     hits = attributed(window).subquery("hits")
     engaged = (
         select(
