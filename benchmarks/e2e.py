@@ -1,346 +1,354 @@
-"""End-to-end benchmark: recommendations through the catalog, and how fast an interaction shows.
+"""End to end through the catalog, against the bare FastAPI routes, in one run on one machine.
 
-Starts throw-away embedded PostgreSQL and Redis, migrates, runs the catalog and the recommender
-as their own processes on 127.0.0.1 (`python -m … serve`), seeds the full demo set through the
-catalog (`python -m catalog_service seed`), waits until the recommender has consumed it, trains
-a model through its API, then measures with concurrent authenticated clients:
+Starts throw-away embedded PostgreSQL and Redis, runs the catalog and the recommender as their
+own processes on 127.0.0.1, seeds the demo set through the catalog, trains a model through the
+recommender's API (benchmarks/stack.py), starts the bare baseline (benchmarks/bare.py: a fixed
+10-item list; one asyncpg INSERT on the same PostgreSQL), then measures each row with wrk
+(1 thread, 32 connections, 8 s, median of 3; a Python client when wrk is missing) and prints it
+beside its baseline with the ratio and the load average:
 
-- `uncached`: GET /v1/users/me/recommendations with a (user, k) pair never asked before, so the
-  recommender's Redis cache misses every time (a fresh ranking per request);
-- `cached`: the same (user, k=10) pairs again and again (the recommender answers from Redis;
-  the catalog still authenticates, calls it and hydrates the records from PostgreSQL);
-- `fallback`: the recommender stopped, the catalog's own popularity answers;
-- `freshness`: from the commit of a DOWNLOAD (the POST /v1/interactions answer) until (a) the
-  catalog's list for that user changes, and (b) the recommender's own answer changes: the
-  outbox relay, the stream, the consumer, the read model and the cache invalidation.
+- recommendations through the catalog, cached: every student's k=10 list, again and again;
+- similar épreuves through the catalog, cached: every épreuve's k=10 list;
+- recommendations through the catalog, uncached: (student, k) never asked before;
+- POST /v1/interactions beside the bare INSERT, with commit-to-stream latency (the stream
+  entry's XADD time minus the event's time, read back from the stream);
+- the first recommendation after an interaction: 16 students each alternating one interaction
+  and one recommendation request (nothing cached for them then), latency of the latter;
+- the recommender stopped: the catalog's last resort.
+`--soak SECONDS` then runs the cached reads and the alternating students together for that long
+and samples the resident memory of each service every 10 s.
 
-    nice -n 10 .venv/bin/python benchmarks/e2e.py --seconds 10 --clients 16
+    nice -n 10 .venv/bin/python benchmarks/e2e.py [--seconds 8] [--runs 3] [--workers 1]
+        [--soak 600] [--profile DIR]   # --profile: py-spy samples of the catalog per row
 
-Writes benchmarks/out/e2e-<time>.json and prints a table. Loopback only, bounded in time.
+Writes benchmarks/out/e2e-<time>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from catalog_service.auth.tokens import TokenSigner, TokenType  # noqa: E402
-from migrations.runner import upgrade  # noqa: E402
-from shared.devstack import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from shared.service_auth import SERVICE_KEY_HEADER  # noqa: E402
+from benchmarks.load import (  # noqa: E402
+    Load,
+    Request,
+    against,
+    bare_baseline,
+    load_average,
+    measure,
+    ratio_table,
+)
+from benchmarks.stack import Stack, running  # noqa: E402
 
-OUT = ROOT / "benchmarks" / "out"
+KINDS = ("VIEW", "CLICK", "DOWNLOAD")
+ALTERNATING_USERS = 16
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _get(path: str, token: str) -> Request:
+    return ("GET", path, {"Authorization": f"Bearer {token}"}, b"")
+
+
+def _post(epreuve_id: int, kind: str, token: str) -> Request:
+    body = json.dumps({"epreuve_id": epreuve_id, "kind": kind}).encode()
+    return ("POST", "/v1/interactions", {"Authorization": f"Bearer {token}"}, body)
+
+
+async def _warm(base: str, requests: list[Request]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        for start in range(0, len(requests), 16):
+            batch = requests[start : start + 16]
+            answers = await asyncio.gather(*(http.get(r[1], headers=r[2]) for r in batch))
+            assert all(a.status_code == 200 for a in answers), answers[0].text
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {"n": 0}
-    values = np.asarray(samples) * 1000.0
+    ms = np.asarray(samples) * 1000.0 if samples else np.zeros(1)
     return {
         "n": len(samples),
-        "p50_ms": round(float(np.percentile(values, 50)), 2),
-        "p99_ms": round(float(np.percentile(values, 99)), 2),
-        "max_ms": round(float(values.max()), 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
     }
 
 
-@contextlib.contextmanager
-def _servers(scratch: Path) -> Iterator[dict[str, str]]:
-    postgres = EmbeddedPostgres(scratch / "postgres", keep=False)
-    redis_server = EmbeddedRedis(scratch / "redis", persist=False).start()
-    try:
-        yield {"DATABASE_URL": postgres.url("bench"), "REDIS_URL": redis_server.url}
-    finally:
-        redis_server.stop()
-        postgres.stop()
+def _commit_to_stream(stack: Stack, start_id: str) -> dict[str, float]:
+    """XADD time (the entry id, stamped by Redis) minus the event's time, per interaction."""
+    client = redis.Redis.from_url(stack.env["REDIS_URL"])
+    delays, last = [], start_id
+    while entries := client.xrange("catalog.events", min=f"({last}", count=10_000):
+        for entry_id, fields in entries:
+            last = entry_id.decode()
+            if fields[b"type"] == b"interaction.created":
+                occurred = datetime.fromisoformat(fields[b"occurred_at"].decode()).timestamp()
+                delays.append(int(last.split("-")[0]) / 1000 - occurred)
+    client.close()
+    return _percentiles(delays)
 
 
-def _start(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", module, "serve"], env=env, stdout=out, stderr=out, cwd=ROOT
-        )
+def _last_stream_id(stack: Stack) -> str:
+    client = redis.Redis.from_url(stack.env["REDIS_URL"])
+    last = client.xrevrange("catalog.events", count=1)
+    client.close()
+    return last[0][0].decode() if last else "0"
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+async def _misses(http: httpx.AsyncClient) -> float:
+    text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('catalog_recommendations_cache_total{result="miss"}'):
+            return float(line.split()[-1])
+    return 0.0
 
 
-async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout_s:
-        with contextlib.suppress(httpx.HTTPError):
-            if await check():
-                return time.perf_counter() - started
-        await asyncio.sleep(0.25)
-    raise SystemExit(f"timed out after {timeout_s:.0f} s: {what}")
-
-
-async def _drive(
-    catalog: httpx.AsyncClient,
-    requests: Callable[[int], tuple[dict[str, str], dict[str, Any]]],
-    *,
-    seconds: float,
-    clients: int,
+async def _alternating(
+    stack: Stack, tokens: list[str], epreuves: list[int], seconds: float
 ) -> dict[str, Any]:
-    """`clients` loops, each sending the next request of `requests(n)` until time is up."""
+    """16 students, each: one interaction, then its recommendations (latency of the latter)."""
     latencies: list[float] = []
-    sources: dict[str, int] = {}
     errors = 0
-    counter = 0
     deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=2 * ALTERNATING_USERS)
+    async with httpx.AsyncClient(base_url=stack.catalog, timeout=30, limits=limits) as http:
+        misses_before = await _misses(http)
 
-    async def client() -> None:
-        nonlocal counter, errors
-        while time.perf_counter() < deadline:
-            counter += 1
-            headers, params = requests(counter)
-            started = time.perf_counter()
-            response = await catalog.get(
-                "/v1/users/me/recommendations", params=params, headers=headers
-            )
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                errors += 1
-                continue
-            source = response.json()["source"]
-            sources[source] = sources.get(source, 0) + 1
+        async def student(token: str, rng: random.Random) -> None:
+            nonlocal errors
+            headers = {"Authorization": f"Bearer {token}"}
+            while time.perf_counter() < deadline:
+                body = {"epreuve_id": rng.choice(epreuves), "kind": rng.choice(KINDS)}
+                posted = await http.post("/v1/interactions", json=body, headers=headers)
+                started = time.perf_counter()
+                answer = await http.get(
+                    "/v1/users/me/recommendations", params={"k": 10}, headers=headers
+                )
+                latencies.append(time.perf_counter() - started)
+                errors += posted.status_code != 201 or answer.status_code != 200
 
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    elapsed = time.perf_counter() - started
+        chosen = tokens[:ALTERNATING_USERS]
+        await asyncio.gather(*(student(t, random.Random(n)) for n, t in enumerate(chosen)))
+        misses = await _misses(http) - misses_before
     return {
-        "requests": len(latencies),
-        "per_second": round(len(latencies) / elapsed, 1),
-        "errors": errors,
-        "sources": sources,
         **_percentiles(latencies),
+        "errors": errors,
+        # Answers computed (not served from the cache) per recommendation request, as seen by
+        # the catalog process that answered /metrics (all of them with one worker).
+        "computed_share": round(misses / max(len(latencies), 1), 3),
+        "load_average": load_average(),
     }
 
 
-async def _cache_counters(service: httpx.AsyncClient) -> dict[str, int]:
-    stats = (await service.get("/v1/stats")).json()
-    return {k: int(v) for k, v in stats["cache"].items()}
+def _profiled(stack: Stack, profile: Path | None, name: str, load: Load) -> Any:
+    """py-spy samples of the catalog during one row (pip install py-spy; not a dependency)."""
+    if profile is None:
+        return None
+    profile.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    out = profile / f"catalog-{name.replace(' ', '_').replace(',', '').replace('/', '_')}.txt"
+    seconds = str(int(load.seconds * load.runs) + 1)
+    pid = str(stack.processes["catalog"].pid)
+    cmd = [spy, "record", "-p", pid, "-d", seconds, "-r", "200", "-f", "raw", "-o", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)  # noqa: S603
 
 
-async def _freshness(
-    catalog: httpx.AsyncClient,
-    service: httpx.AsyncClient,
-    students: list[tuple[int, dict[str, str]]],
-    samples: int,
-) -> dict[str, Any]:
-    """Commit of a DOWNLOAD → (a) the catalog's answer changes, (b) the recommender's does."""
-    to_catalog: list[float] = []
-    to_recommender: list[float] = []
-    for user_id, headers in random.sample(students, samples):
-        params = {"k": 10}
-        before = (
-            await catalog.get("/v1/users/me/recommendations", params=params, headers=headers)
-        ).json()
-        direct = f"/v1/users/{user_id}/recommendations"
-        await service.get(direct, params={"k": 15})  # warm the recommender's cache
-        target = before["items"][0]["id"]
-        posted = await catalog.post(
-            "/v1/interactions", json={"epreuve_id": target, "kind": "DOWNLOAD"}, headers=headers
-        )
-        committed = time.perf_counter()
-        assert posted.status_code == 201, posted.text
-        seen_by_catalog = seen_by_recommender = None
-        while seen_by_recommender is None and time.perf_counter() - committed < 10:
-            if seen_by_catalog is None:
-                now = await catalog.get(
-                    "/v1/users/me/recommendations", params=params, headers=headers
-                )
-                if target not in [i["id"] for i in now.json()["items"]]:
-                    seen_by_catalog = time.perf_counter() - committed
-            answer = (await service.get(direct, params={"k": 15})).json()
-            if target not in [i["item_id"] for i in answer["items"]]:
-                seen_by_recommender = time.perf_counter() - committed
-            else:
-                await asyncio.sleep(0.002)
-        if seen_by_catalog is not None:
-            to_catalog.append(seen_by_catalog)
-        if seen_by_recommender is not None:
-            to_recommender.append(seen_by_recommender)
-    return {
-        "catalog_answer_changed": _percentiles(to_catalog),
-        "recommender_answer_changed": _percentiles(to_recommender),
-        "missed": samples - len(to_recommender),
-    }
-
-
-async def _measure(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    catalog_url = f"http://127.0.0.1:{env['CATALOG_PORT']}"
-    recommender_url = env["RECOMMENDER_URL"]
-    logs = Path(env["DATA_DIR"])
-    results: dict[str, Any] = {}
-    processes = [
-        _start("recommender_service", env, logs / "recommender.log"),
-        _start("catalog_service", env, logs / "catalog.log"),
+def _rows(stack: Stack, bare: str, load: Load, profile: Path | None) -> list[dict[str, Any]]:
+    students = list(range(12, stack.notes["users"] + 1))  # ids 1-11: the admin and teachers
+    tokens = stack.student_tokens(students)
+    epreuves = list(range(1, stack.notes["items"] + 1))
+    rng = random.Random(0)
+    cached = [_get("/v1/users/me/recommendations?k=10", t) for t in tokens]
+    similar = [
+        _get(f"/v1/epreuves/{e}/similar?k=10", tokens[n % len(tokens)])
+        for n, e in enumerate(epreuves)
     ]
-    limits = httpx.Limits(max_connections=args.clients * 2)
+    uncached = [
+        _get(f"/v1/users/me/recommendations?k={k}", t)
+        for t in tokens
+        for k in range(1, 101)
+        if k != 10
+    ]
+    rng.shuffle(uncached)
+    posts = [_post(rng.choice(epreuves), rng.choice(KINDS), t) for t in tokens for _ in range(40)]
+    asyncio.run(_warm(stack.catalog, cached + similar))
+
+    rows: list[dict[str, Any]] = []
+    bare_get = measure(bare, [("GET", "/items", {}, b"")], load)
+    rows.append(against("bare FastAPI: GET /items (fixed 10-item list)", bare_get, None, ""))
+    for name, requests, target in (
+        ("catalog recommendations k=10, cached", cached, "≥ 0.5"),
+        ("catalog similar k=10, cached", similar, "≥ 0.5"),
+        ("catalog recommendations, uncached", uncached, ""),
+    ):
+        spy = _profiled(stack, profile, name, load)
+        rows.append(against(name, measure(stack.catalog, requests, load), bare_get, target))
+        if spy is not None:
+            spy.wait(60)
+        print(ratio_table(rows[-1:]).splitlines()[-1], flush=True)
+
+    bare_insert = measure(
+        bare, [("POST", "/insert", {}, b'{"epreuve_id": 1, "kind": "VIEW"}')], load
+    )
+    rows.append(against("bare FastAPI: POST /insert (one asyncpg INSERT)", bare_insert, None, ""))
+    start_id = _last_stream_id(stack)
+    spy = _profiled(stack, profile, "interactions", load)
+    ingest = measure(stack.catalog, posts, load)
+    if spy is not None:
+        spy.wait(60)
+    time.sleep(2)  # the relay's last batches
+    row = against("catalog POST /v1/interactions", ingest, bare_insert, "≥ 0.6")
+    row["commit_to_stream"] = _commit_to_stream(stack, start_id)
+    rows.append(row)
+    print(ratio_table(rows[-1:]).splitlines()[-1], "c2s", row["commit_to_stream"], flush=True)
+
+    first = asyncio.run(_alternating(stack, tokens, epreuves, load.seconds * load.runs))
+    rows.append(
+        {
+            "name": "first recommendation after an interaction (16 students)",
+            "per_second": float("nan"),
+            "target": "p50<25 p99<100",
+            **first,
+        }
+    )
+    print(f"first recommendation after an interaction: {first}", flush=True)
+    stack.notes["tokens"], stack.notes["epreuves"], stack.notes["cached"] = tokens, epreuves, cached
+    return rows
+
+
+def _soak(stack: Stack, load: Load, seconds: float) -> dict[str, Any]:
+    """Cached reads (wrk, back to back) and the alternating students together for `seconds`,
+    the resident memory of each service sampled every 10 s."""
+    samples: list[dict[str, float]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        started = time.monotonic()
+        while not stop.is_set():
+            samples.append(
+                {
+                    "t_s": round(time.monotonic() - started),
+                    "catalog_mb": stack.rss_mb("catalog"),
+                    "recommender_mb": stack.rss_mb("recommender"),
+                    "load_average": load_average(),
+                }
+            )
+            stop.wait(10)
+
+    def reads() -> None:
+        slice_load = Load(load.connections, min(30.0, seconds), 1, load.threads, load.tool)
+        while not stop.is_set():
+            measure(stack.catalog, stack.notes["cached"], slice_load)
+
+    threads = [threading.Thread(target=sample), threading.Thread(target=reads)]
+    for thread in threads:
+        thread.start()
     try:
-        async with (
-            httpx.AsyncClient(base_url=catalog_url, timeout=30, limits=limits) as catalog,
-            httpx.AsyncClient(
-                base_url=recommender_url,
-                timeout=60,
-                headers={SERVICE_KEY_HEADER: env["SERVICE_API_KEY"]},
-            ) as service,
-        ):
-
-            async def ready(client: httpx.AsyncClient) -> bool:
-                return (await client.get("/readyz")).status_code == 200
-
-            await _until(lambda: ready(service), 120, "recommender ready")
-            await _until(lambda: ready(catalog), 120, "catalog ready")
-
-            started = time.perf_counter()
-            seeded = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "catalog_service", "seed", "--seed", "42"],
-                env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-            )  # fmt: skip
-            if seeded.returncode != 0:
-                raise SystemExit(f"seed failed: {seeded.stderr[-2000:]}")
-            results["seed_seconds"] = round(time.perf_counter() - started, 1)
-            print(f"seeded in {results['seed_seconds']} s", flush=True)
-
-            async def consumed() -> bool:
-                counts = (await service.get("/v1/stats")).json()["read_model"]
-                return bool(counts["interactions"] == 15_000)
-
-            results["consumed_after_seed_seconds"] = round(
-                await _until(consumed, 300, "recommender consumed the seed"), 1
-            )
-            body = {"epochs": args.epochs, "batch_size": args.batch_size, "embedding_dim": 32}
-            trained = await service.post("/v1/models/train", json=body)
-            version = trained.json()["run_id"]
-
-            async def served() -> bool:
-                return bool((await service.get("/v1/model")).json()["served_version"] == version)
-
-            results["train_seconds"] = round(await _until(served, 600, "model trained"), 1)
-            print(f"trained version {version} in {results['train_seconds']} s", flush=True)
-
-            signer = TokenSigner(secret=env["JWT_SECRET"])
-            users = (await service.get("/v1/stats")).json()["read_model"]["users"]
-            students = [
-                (uid, {"Authorization": f"Bearer {signer.issue(uid, TokenType.ACCESS, version=0)}"})
-                for uid in range(12, users + 1)  # ids 1-11: the admin and the teachers
-            ]
-            pairs = [(s, k) for s in range(len(students)) for k in range(1, 96) if k != 10]
-            random.Random(1).shuffle(pairs)
-
-            def uncached(n: int) -> tuple[dict[str, str], dict[str, Any]]:
-                student, k = pairs[n % len(pairs)]
-                return students[student][1], {"k": k}
-
-            def cached(n: int) -> tuple[dict[str, str], dict[str, Any]]:
-                return students[n % len(students)][1], {"k": 10}
-
-            for _warm in range(2):  # every (user, k=10) answer in the recommender's cache
-                await _drive(catalog, cached, seconds=2, clients=args.clients)
-            for name, requests in (("uncached", uncached), ("cached", cached)):
-                before = await _cache_counters(service)
-                results[name] = await _drive(
-                    catalog, requests, seconds=args.seconds, clients=args.clients
-                )
-                after = await _cache_counters(service)
-                results[name]["recommender_cache"] = {k: after[k] - before[k] for k in after}
-                print(f"{name}: {results[name]}", flush=True)
-
-            results["freshness"] = await _freshness(catalog, service, students, args.samples)
-            print(f"freshness: {results['freshness']}", flush=True)
-
-            _stop(processes[0])
-            results["fallback"] = await _drive(
-                catalog, cached, seconds=args.seconds, clients=args.clients
-            )
-            print(f"fallback: {results['fallback']}", flush=True)
+        alternating = asyncio.run(
+            _alternating(stack, stack.notes["tokens"], stack.notes["epreuves"], seconds)
+        )
     finally:
-        for process in processes:
-            _stop(process)
-    return results
+        stop.set()
+        for thread in threads:
+            thread.join()
+    first, last = samples[0], samples[-1]
+    tenth = samples[max(len(samples) // 10, 1) - 1] if len(samples) > 1 else first
+    return {
+        "seconds": seconds,
+        "alternating": alternating,
+        "samples": samples,
+        # Growth after the first tenth (warm-up: imports, pools, caches filling).
+        "catalog_growth_mb": round(last["catalog_mb"] - tenth["catalog_mb"], 1),
+        "recommender_growth_mb": round(last["recommender_mb"] - tenth["recommender_mb"], 1),
+        "catalog_mb": [first["catalog_mb"], tenth["catalog_mb"], last["catalog_mb"]],
+        "recommender_mb": [
+            first["recommender_mb"],
+            tenth["recommender_mb"],
+            last["recommender_mb"],
+        ],
+    }
+
+
+def _fallback_row(stack: Stack, load: Load) -> dict[str, Any]:
+    stack.stop("recommender")
+    tokens = stack.notes["tokens"]
+    requests = [_get(f"/v1/users/me/recommendations?k={k}", t) for t in tokens for k in (7, 8)]
+    return against(
+        "recommender stopped: the catalog's last resort",
+        measure(stack.catalog, requests, load),
+        None,
+        "",
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measured phase")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3, help="runs per row (the median is kept)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="CATALOG_WORKERS and RECOMMENDER_WORKERS"
+    )
     parser.add_argument("--epochs", type=int, default=15, help="training epochs")
-    parser.add_argument("--batch-size", type=int, default=512, help="training batch size")
-    parser.add_argument("--samples", type=int, default=20, help="freshness measurements")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of soak (0: none)")
+    parser.add_argument("--tool", choices=["wrk", "python"], default=Load().tool)
+    parser.add_argument("--profile", type=Path, help="folder for py-spy samples of the catalog")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="epreuves-bench-e2e-"))
-    try:
-        with _servers(scratch) as urls:
-            for schema in ("catalog", "recommender"):
-                upgrade(schema, urls["DATABASE_URL"])
-            recommender_port = str(_free_port())
-            env = {
-                **os.environ,
-                **urls,
-                "DATA_DIR": str(scratch / "data"),
-                "SERVICE_API_KEY": secrets.token_urlsafe(24),
-                "JWT_SECRET": secrets.token_urlsafe(32),
-                "CATALOG_PORT": str(_free_port()),
-                "RECOMMENDER_PORT": recommender_port,
-                "RECOMMENDER_URL": f"http://127.0.0.1:{recommender_port}",
-                "LOG_LEVEL": "WARNING",
-                "AUTO_RETRAIN_ENABLED": "false",
-            }
-            Path(env["DATA_DIR"]).mkdir(parents=True)
-            env["CATALOG_URL"] = f"http://127.0.0.1:{env['CATALOG_PORT']}"
-            results = asyncio.run(_measure(args, env))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    load = Load(connections=args.connections, seconds=args.seconds, runs=args.runs, tool=args.tool)
+
+    with running(workers=args.workers, epochs=args.epochs) as stack:
+        print(f"seeded and trained: {stack.notes}", flush=True)
+        with bare_baseline(stack.env["DATABASE_URL"], stack.scratch / "bare.log") as bare:
+            rows = _rows(stack, bare, load, args.profile)
+        soak = _soak(stack, load, args.soak) if args.soak > 0 else None
+        rows.append(_fallback_row(stack, load))
+        notes = {k: v for k, v in stack.notes.items() if k not in ("tokens", "epreuves", "cached")}
     report = {
         "benchmark": "e2e",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count()},
-        "params": vars(args),
-        **results,
+        "machine": {"cpus": os.cpu_count(), "load_average_at_end": load_average()},
+        "load": vars(load),
+        "workers": args.workers,
+        "stack": notes,
+        "rows": rows,
+        "soak": soak,
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"e2e-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
-    print(f"written to {path}")
+    out = ROOT / "benchmarks" / "out" / f"e2e-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print()
+    print(ratio_table([r for r in rows if r["per_second"] == r["per_second"]]))
+    first = next(r for r in rows if r["name"].startswith("first"))
+    print(
+        f"first recommendation after an interaction: p50 {first['p50_ms']} ms, "
+        f"p99 {first['p99_ms']} ms, computed {first['computed_share']:.0%} "
+        "(target p50 < 25, p99 < 100)"
+    )
+    ingest = next(r for r in rows if "commit_to_stream" in r)
+    print(f"commit-to-stream: {ingest['commit_to_stream']} (target p99 < 200 ms)")
+    if soak:
+        print(
+            f"soak {soak['seconds']:.0f} s: RSS (start, after a tenth, end) catalog "
+            f"{soak['catalog_mb']} MB, recommender {soak['recommender_mb']} MB"
+        )
+    print(
+        f"tool: {load.tool}, {load.connections} connections, {load.seconds:g} s x {load.runs}; "
+        f"workers {args.workers}"
+    )
+    print(f"written: {out}")
     return 0
 
 

@@ -1,42 +1,54 @@
-"""Serving benchmark: recommendations/s and latency p50/p99, uncached and cached, on loopback.
+"""Recommender serving against the bare FastAPI route, in one run on one machine.
 
 Starts embedded PostgreSQL and Redis (shared.devstack) in a scratch folder, migrates, loads the
 reference-size synthetic set (200 users, 150 épreuves, 15,000 interactions) into the read model,
-trains and activates a NeuMF version, then serves the recommender with uvicorn on 127.0.0.1 in
-its own process (consumer and auto-retrain off) and drives it with concurrent httpx clients:
+trains and activates a NeuMF version, serves the recommender with its own command on 127.0.0.1
+(consumer and auto-retrain off) and the bare baseline (`benchmarks/bare.py`) beside it, then
+measures each row with wrk (1 thread, 32 connections, 8 s, median of 3; a Python client when wrk
+is missing) and prints it beside the baseline, with the ratio and the load average:
 
-- uncached: every request has parameters never asked before (user × k × exclude_seen), so each
-  one scores the user against every item, masks, ranks and writes the cache;
-- cached: the same 200 (user, k=10) requests again and again, answered from Redis;
-- similar: item-to-item lists, uncached (distinct item × k) then cached.
+- cached: the same 200 (user, k=10) requests again and again, answered from memory;
+- uncached: parameters never asked before (user × k × exclude_seen), so each request scores the
+  user against every item, masks, ranks and writes the cache;
+- similar items, cached (150 items, k=10) and uncached (item × k).
 
-    nice -n 10 .venv/bin/python benchmarks/serve.py --seconds 10 --clients 16
+    nice -n 10 .venv/bin/python benchmarks/serve.py [--seconds 8] [--connections 32] [--runs 3]
+        [--profile DIR]   # py-spy samples of the recommender during each row (collapsed stacks)
 
-Writes benchmarks/out/serve.json and prints a table. Bounded: each phase stops after --seconds.
+Writes benchmarks/out/serve-<time>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.load import (  # noqa: E402
+    Load,
+    Request,
+    against,
+    bare_baseline,
+    free_port,
+    load_average,
+    measure,
+    ratio_table,
+    wait_ready,
+)
 from migrations.runner import upgrade  # noqa: E402
 from recommender_service.config import Settings  # noqa: E402
 from shared.database import make_engine, make_sessionmaker  # noqa: E402
@@ -46,12 +58,9 @@ from tests.recommender.conftest import load_synthetic, train_version  # noqa: E4
 from tests.recommender.synthetic import generate  # noqa: E402
 
 KEY = "bench-service-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+USERS = list(range(1000, 1200))
+ITEMS = list(range(5000, 5150))
+HEADERS = {SERVICE_KEY_HEADER: KEY}
 
 
 async def _prepare(settings: Settings, epochs: int) -> dict[str, Any]:
@@ -61,121 +70,87 @@ async def _prepare(settings: Settings, epochs: int) -> dict[str, Any]:
     sessionmaker = make_sessionmaker(engine)
     redis = aioredis.from_url(settings.redis_url, decode_responses=True)
     try:
-        await load_synthetic(sessionmaker, generate(200, 150, 15_000, seed=0))
+        await load_synthetic(sessionmaker, generate(len(USERS), len(ITEMS), 15_000, seed=0))
         started = time.perf_counter()
         outcome = await train_version(settings, sessionmaker, redis, epochs=epochs)
         return {
             "version": outcome.version_id,
             "train_wall_seconds": round(time.perf_counter() - started, 2),
-            "metrics": {k: round(v, 4) for k, v in outcome.metrics.items() if v is not None},
         }
     finally:
         await redis.aclose()
         await engine.dispose()
 
 
-async def _drive(
-    base: str, paths: itertools.cycle | Any, *, seconds: float, clients: int
-) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker(http: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline:
-            try:
-                path = next(paths)
-            except StopIteration:
-                return
-            t0 = time.perf_counter()
-            response = await http.get(path)
-            latencies.append(time.perf_counter() - t0)
-            errors += response.status_code != 200
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(
-        base_url=base, headers={SERVICE_KEY_HEADER: KEY}, limits=limits, timeout=30
-    ) as http:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(http) for _ in range(clients)))
-        elapsed = time.perf_counter() - t0
-    ms = np.array(latencies) * 1000
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "per_second": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-    }
+def _get(path: str) -> Request:
+    return ("GET", path, HEADERS, b"")
 
 
-async def _stats(base: str) -> dict[str, int]:
-    async with httpx.AsyncClient(base_url=base, headers={SERVICE_KEY_HEADER: KEY}) as http:
-        return (await http.get("/v1/stats")).json()["cache"]
+async def _warm(base: str, requests: list[Request]) -> None:
+    """Every request once (in parallel), so that the measured rows read the cache only."""
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=base, headers=HEADERS, limits=limits) as http:
+        for start in range(0, len(requests), 16):
+            batch = requests[start : start + 16]
+            answers = await asyncio.gather(*(http.get(path) for _, path, _, _ in batch))
+            assert all(a.status_code == 200 for a in answers), answers[0].text
 
 
-async def _phases(base: str, seconds: float, clients: int) -> dict[str, Any]:
+def _rows(base: str, bare: str, load: Load, profile: Path | None, pid: int) -> list[dict]:
     rng = random.Random(0)
-    users = list(range(1000, 1200))
-    items = list(range(5000, 5150))
-    combos = [(u, k, x) for u in users for k in range(1, 101) for x in ("true", "false")]
-    rng.shuffle(combos)
-    results: dict[str, Any] = {}
-    before = await _stats(base)
-    results["recommendations_uncached"] = await _drive(
-        base,
-        iter(f"/v1/users/{u}/recommendations?k={k}&exclude_seen={x}" for u, k, x in combos),
-        seconds=seconds,
-        clients=clients,
-    )
-    after = await _stats(base)
-    results["recommendations_uncached"]["cache_hits"] = after["hits"] - before["hits"]
-    warm = [f"/v1/users/{u}/recommendations?k=10" for u in users]
-    await _drive(base, iter(warm), seconds=120, clients=clients)  # every key, not a time slice
-    before = await _stats(base)
-    results["recommendations_cached"] = await _drive(
-        base, itertools.cycle(warm), seconds=seconds, clients=clients
-    )
-    after = await _stats(base)
-    results["recommendations_cached"]["cache_misses"] = after["misses"] - before["misses"]
-    similar = [(i, k) for i in items for k in range(1, 101)]
-    rng.shuffle(similar)
-    results["similar_uncached"] = await _drive(
-        base,
-        iter(f"/v1/items/{i}/similar?k={k}" for i, k in similar),
-        seconds=seconds,
-        clients=clients,
-    )
-    warm_similar = [f"/v1/items/{i}/similar?k=10" for i in items]
-    await _drive(base, iter(warm_similar), seconds=120, clients=clients)
-    results["similar_cached"] = await _drive(
-        base, itertools.cycle(warm_similar), seconds=seconds, clients=clients
-    )
-    return results
+    uncached = [
+        _get(f"/v1/users/{u}/recommendations?k={k}&exclude_seen={x}")
+        for u in USERS
+        for k in range(1, 101)
+        for x in ("true", "false")
+        if k != 10
+    ]
+    rng.shuffle(uncached)
+    similar_uncached = [_get(f"/v1/items/{i}/similar?k={k}") for i in ITEMS for k in range(1, 101)]
+    rng.shuffle(similar_uncached)
+    cached = [_get(f"/v1/users/{u}/recommendations?k=10") for u in USERS]
+    similar_cached = [_get(f"/v1/items/{i}/similar?k=10") for i in ITEMS]
+    asyncio.run(_warm(base, cached + similar_cached))
+
+    baseline = measure(bare, [("GET", "/items", {}, b"")], load)
+    print(f"bare FastAPI GET /items: {baseline['per_second']:.0f}/s", flush=True)
+    rows = [against("bare FastAPI: GET /items (fixed 10-item list)", baseline, None, "")]
+    plan = [
+        ("recommender recommendations k=10, cached", cached, "≥ 0.8"),
+        ("recommender similar items k=10, cached", similar_cached, ""),
+        ("recommender recommendations, uncached", uncached, ""),
+        ("recommender similar items, uncached", similar_uncached, ""),
+    ]
+    for name, requests, target in plan:
+        spy = None
+        if profile is not None:
+            spy = _py_spy(pid, profile / f"{name.replace(' ', '_').replace(',', '')}.txt", load)
+        rows.append(against(name, measure(base, requests, load), baseline, target))
+        if spy is not None:
+            spy.wait(60)
+        print(ratio_table(rows[-1:]).splitlines()[-1], flush=True)
+    return rows
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("recommender exited early")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).json().get("model_version"):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("recommender not ready with a model after 120 s")
+def _py_spy(pid: int, out: Path, load: Load) -> subprocess.Popen[bytes]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    duration = str(int(load.seconds * load.runs) + 1)
+    spy = str(Path(sys.executable).with_name("py-spy"))  # pip install py-spy (not a dependency)
+    cmd = [spy, "record", "-p", str(pid), "-d", duration, "-o", str(out), "-r", "200", "-f", "raw"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)  # noqa: S603
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=10.0, help="per phase")
-    parser.add_argument("--clients", type=int, default=16)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="per run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3, help="runs per row (the median is kept)")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "serve.json")
+    parser.add_argument("--workers", type=int, default=1, help="RECOMMENDER_WORKERS")
+    parser.add_argument("--tool", choices=["wrk", "python"], default=Load().tool)
+    parser.add_argument("--profile", type=Path, help="folder for py-spy flame graphs")
     args = parser.parse_args()
+    load = Load(connections=args.connections, seconds=args.seconds, runs=args.runs, tool=args.tool)
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     postgres = EmbeddedPostgres(scratch / "pg", keep=False)
@@ -184,47 +159,49 @@ def main() -> int:
     try:
         database_url = postgres.url("bench")
         upgrade("recommender", database_url)
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_server.url,
             "SERVICE_API_KEY": KEY, "RECOMMENDER_PORT": str(port), "DATA_DIR": str(scratch),
             "CONSUMER_ENABLED": "false", "AUTO_RETRAIN_ENABLED": "false",
-            "BOOTSTRAP_ENABLED": "false",
+            "BOOTSTRAP_ENABLED": "false", "RECOMMENDER_WORKERS": str(args.workers),
         }  # fmt: skip
         settings = Settings(
             database_url=database_url, redis_url=redis_server.url, train_holdout_metrics=False
         )
         prepared = asyncio.run(_prepare(settings, args.epochs))
-        server = subprocess.Popen(
-            [sys.executable, "-m", "recommender_service", "serve"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        with (scratch / "recommender.log").open("ab") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "recommender_service", "serve"],
+                env=env, cwd=ROOT, stdout=log, stderr=log,
+            )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, server)
-        results = asyncio.run(_phases(base, args.seconds, args.clients))
+        wait_ready(f"{base}/readyz", server, "the recommender")
+        with bare_baseline(None, scratch / "bare.log") as bare:
+            rows = _rows(base, bare, load, args.profile, server.pid)
     finally:
         if server is not None:
             server.terminate()
-            server.wait(15)
+            server.wait(20)
         redis_server.stop()
         postgres.stop()
     report = {
-        "dataset": {"users": 200, "items": 150, "interactions": 15_000},
-        "clients": args.clients,
-        "seconds_per_phase": args.seconds,
-        "cpu_count": os.cpu_count(),
-        # A shared machine: the load says how much of it the run actually had.
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "benchmark": "serve",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "load_average_at_end": load_average()},
+        "load": vars(load),
+        "workers": args.workers,
+        "dataset": {"users": len(USERS), "items": len(ITEMS), "interactions": 15_000},
         "model": prepared,
-        "results": results,
+        "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"{'phase':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-    for phase, r in results.items():
-        print(f"{phase:<26}{r['per_second']:>9}{r['p50_ms']:>9}{r['p99_ms']:>9}{r['errors']:>8}")
-    print(f"model: {prepared}\nload average (1 min): {os.getloadavg()[0]:.2f}")
-    print(f"written: {args.out}")
+    out = ROOT / "benchmarks" / "out" / f"serve-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print()
+    print(ratio_table(rows))
+    print(f"tool: {load.tool}, {load.connections} connections, {load.seconds:g} s × {load.runs}")
+    print(f"written: {out}")
     return 0
 
 

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # Circuit breaker: open after this many consecutive failures, probe again after the pause.
     recommender_breaker_failures: int = Field(default=5, ge=1)
     recommender_breaker_reset_s: float = Field(default=10.0, gt=0)
+    # The cache of final recommendation answers (recommendations.cache): their life (counters
+    # and averages in them lag by at most this), and the entries kept in each process's memory.
+    recommendations_cache_ttl_s: int = Field(default=300, ge=1)
+    memory_cache_entries: int = Field(default=10_000, ge=0)
     data_dir: Path = Path(".data")
     catalog_host: str = "127.0.0.1"
     catalog_port: int = Field(default=8000, ge=1, le=65535)

@@ -29,7 +29,7 @@ class Page(BaseModel, Generic[T]):
         return cls(items=list(items), total=total, limit=params.limit, offset=params.offset)
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
 ) -> PageParams:

@@ -70,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
 
         from recommender_service.main import create_app
 
+        # Several workers share the port: each builds its own app (a factory by import path).
+        app: Any = create_app(settings) if settings.recommender_workers == 1 else None
         uvicorn.run(
-            create_app(settings),
+            app or "recommender_service.main:create_app",
+            factory=app is None,
+            workers=settings.recommender_workers,
             host=settings.recommender_host,
             port=settings.recommender_port,
             access_log=settings.access_log,

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     recommender_host: str = "127.0.0.1"
     recommender_port: int = 8001
     access_log: bool = False  # uvicorn's per-request log line (costly at high request rates)
+    # uvicorn worker processes of `serve`, for a host with cores to spare: each runs the whole
+    # replica (model, memory caches, consumer, scheduler) under a consumer name of its own.
+    recommender_workers: int = Field(default=1, ge=1)
     data_dir: Path = Path(".data")
     catalog_url: str = "http://127.0.0.1:8000"
 
@@ -38,7 +41,10 @@ class Settings(BaseSettings):
     # replica re-reads its own pending entries at once: the host name and REPLICA_ID.
     replica_id: str = Field(default="1", min_length=1, max_length=64)
     consumer_name: str = Field(
-        default_factory=lambda data: f"{socket.gethostname()}-{data['replica_id']}",
+        default_factory=lambda data: (
+            f"{socket.gethostname()}-{data['replica_id']}"
+            + (f"-{os.getpid()}" if data["recommender_workers"] > 1 else "")
+        ),
         min_length=1,
     )
     consumer_enabled: bool = True
@@ -81,6 +87,11 @@ class Settings(BaseSettings):
     fallback_cache_ttl_seconds: int = Field(default=60, ge=1)
     model_poll_seconds: float = Field(default=5.0, gt=0)
     popularity_half_life_days: float = Field(default=30.0, gt=0)
+    # In-process memory per replica (serving.cache, .history, .items): answers in front of
+    # Redis, users' histories, and how often the item table (with popularity) is re-read.
+    memory_cache_entries: int = Field(default=10_000, ge=0)
+    history_cache_users: int = Field(default=10_000, ge=0)
+    item_table_refresh_seconds: float = Field(default=60.0, gt=0)
 
 
 @lru_cache

@@ -1,10 +1,12 @@
 """What a recommender replica creates when it starts and closes when it stops, in that order.
 
-1. torch's thread pool, the engine, Redis, the serving state (model holder and result cache);
+1. torch's thread pool, the engine, Redis (one client for bytes: the cached answers), the
+   serving state (model holder, result cache, in-memory item table and histories);
 2. the training runs of this replica; runs whose owner died are failed before anything trains;
 3. the stream consumer, whose read-model changes retire cached answers (`ResultCache.forget`);
 4. the active model, if there is one yet;
-5. the background tasks: model watcher, consumer, scheduler (reaping and retraining).
+5. the background tasks: model watcher, the result cache's change notices, consumer, scheduler
+   (reaping and retraining).
 At shutdown: the tasks stop (one short grace, then cancelled: unacknowledged entries are
 redelivered), this replica's runs are cancelled, Redis and the engine are closed.
 """
@@ -23,7 +25,9 @@ from fastapi import FastAPI
 from recommender_service.config import Settings
 from recommender_service.consumer.runner import make_consumer, run_forever
 from recommender_service.serving.cache import ResultCache
+from recommender_service.serving.history import Histories
 from recommender_service.serving.holder import ModelHolder
+from recommender_service.serving.items import ItemStore
 from recommender_service.serving.service import Serving
 from recommender_service.training.scheduler import BackgroundRuns
 from shared.database import make_engine, make_sessionmaker
@@ -31,6 +35,7 @@ from shared.database import make_engine, make_sessionmaker
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 1.0
+MEMORY_START_SECONDS = 2.0
 
 
 @contextlib.asynccontextmanager
@@ -42,8 +47,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = make_engine(settings.database_url, pre_ping=True)
     sessionmaker = make_sessionmaker(engine)
     redis = aioredis.from_url(settings.redis_url, decode_responses=True)
-    cache = ResultCache(redis, ttl_seconds=settings.cache_ttl_seconds)
-    serving = Serving(holder=ModelHolder(), cache=cache, settings=settings)
+    raw_redis = aioredis.from_url(settings.redis_url)
+    cache = ResultCache(
+        raw_redis,
+        ttl_seconds=settings.cache_ttl_seconds,
+        memory_entries=settings.memory_cache_entries,
+    )
+    serving = Serving(
+        holder=ModelHolder(),
+        cache=cache,
+        items=ItemStore(
+            sessionmaker,
+            half_life_days=settings.popularity_half_life_days,
+            refresh_seconds=settings.item_table_refresh_seconds,
+        ),
+        histories=Histories(sessionmaker, max_users=settings.history_cache_users),
+        settings=settings,
+    )
 
     runs = BackgroundRuns(sessionmaker=sessionmaker, redis=redis, settings=settings)
     with contextlib.suppress(Exception):  # the database may still be starting: the scheduler reaps
@@ -70,6 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 stop=stop,
             )
         ),
+        asyncio.create_task(cache.memory.run(stop)),
         asyncio.create_task(runs.run_scheduler(stop)),
     ]
     if consumer is not None:
@@ -78,6 +99,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 run_forever(consumer, settings, sessionmaker=sessionmaker, stop=stop)
             )
         )
+    # Its memory layer serves once subscribed to the change notices: usually at once.
+    await cache.memory.wait_live(MEMORY_START_SECONDS)
     try:
         yield
     finally:
@@ -88,4 +111,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await redis.aclose()
+        await raw_redis.aclose()
         await engine.dispose()

@@ -1,4 +1,5 @@
-"""Who is calling: CurrentUser, TeacherUser (teacher or admin), AdminUser."""
+"""Who is calling: CurrentUser, TeacherUser (teacher or admin), AdminUser (reads that must not
+wait on the database: `auth.readers`)."""
 
 from typing import Annotated
 
@@ -28,13 +29,13 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_teacher(user: CurrentUser) -> User:
+async def require_teacher(user: CurrentUser) -> User:
     if user.role not in (Role.TEACHER, Role.ADMIN):
         raise Forbidden("Teachers and admins only")
     return user
 
 
-def require_admin(user: CurrentUser) -> User:
+async def require_admin(user: CurrentUser) -> User:
     if user.role is not Role.ADMIN:
         raise Forbidden("Admins only")
     return user

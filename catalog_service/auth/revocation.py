@@ -8,9 +8,8 @@ compares the token with the user's row.
 Refresh tokens rotate: a refresh token is redeemed once (its `jti` is stored until it expires);
 a second presentation is a stolen or replayed token, so the account's tokens are all revoked.
 
-For reads without a database round trip (issue 10), the version is what a replica would cache:
-mirror (user id → version, is_active) in Redis at each bump and publish it, and compare the
-claim with that; a token carries its version, so nothing else has to change.
+Reads without a database round trip (`auth.readers`) compare the claim with the standing
+mirrored at each bump (`auth.standing`).
 """
 
 from sqlalchemy import delete, func, select, update
@@ -18,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.auth.models import UsedRefreshToken
+from catalog_service.auth.standing import Standing, changed_at_commit, mirrored
 from catalog_service.auth.tokens import TokenClaims
 from catalog_service.errors import Unauthorized
 from catalog_service.users.models import User
@@ -36,10 +36,18 @@ def check_current(user: User | None, claims: TokenClaims) -> User:
 
 
 async def revoke_tokens(*, session: AsyncSession, user_id: int) -> None:
-    """Every token of the user issued so far stops working when the transaction commits."""
-    await session.execute(
-        update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
-    )
+    """Every token of the user issued so far stops working when the transaction commits, for
+    the reads that check the mirrored standing too (`auth.standing`)."""
+    row = (
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(token_version=User.token_version + 1)
+            .returning(User.token_version, User.is_active)
+        )
+    ).one_or_none()
+    if row is not None:
+        changed_at_commit(session, user_id, Standing(row.token_version, row.is_active))
 
 
 async def redeem_refresh(*, session: AsyncSession, claims: TokenClaims) -> User:
@@ -61,6 +69,7 @@ async def redeem_refresh(*, session: AsyncSession, claims: TokenClaims) -> User:
     if redeemed is None:
         await revoke_tokens(session=session, user_id=user.id)
         await session.commit()
+        await mirrored(session)
         raise Unauthorized(
             "Refresh token already used: every token of this account is revoked",
             code="refresh_token_reused",

@@ -49,6 +49,23 @@ def active_epreuves() -> Select[Epreuve]:
     return select(Epreuve).options(joinedload(Epreuve.teacher)).where(Epreuve.is_active)
 
 
+def active_cards() -> Select[*tuple[Any, ...]]:
+    """The same épreuves as plain rows of their card's columns (`EpreuveRead`, the teacher's
+    public fields as `teacher_id`, `teacher_full_name`, `file_path` for `has_file`), for lists
+    serialised without ORM instances (recommendations)."""
+    return (
+        select(
+            Epreuve.id, Epreuve.title, Epreuve.matiere, Epreuve.filiere, Epreuve.niveau,
+            Epreuve.type, Epreuve.annee, Epreuve.description, Epreuve.file_path,
+            Epreuve.file_size, Epreuve.views, Epreuve.downloads, Epreuve.avg_difficulty,
+            Epreuve.avg_relevance, Epreuve.evaluations, Epreuve.created_at, Epreuve.updated_at,
+            User.id.label("teacher_id"), User.full_name.label("teacher_full_name"),
+        )
+        .join(User, User.id == Epreuve.teacher_id)
+        .where(Epreuve.is_active)
+    )  # fmt: skip
+
+
 async def _publish(session: AsyncSession, epreuve: Epreuve) -> None:
     # Read off the row by the contract's own fields, as the export does: one field list.
     payload = EpreuveUpserted.model_validate(epreuve, from_attributes=True)

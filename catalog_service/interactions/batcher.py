@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +43,8 @@ from catalog_service.errors import Invalid, NotFound, Unauthorized
 from catalog_service.interactions.service import RecordedInteraction, created_event
 from catalog_service.outbox.service import record_events
 from shared.enums import InteractionKind
+
+logger = logging.getLogger(__name__)
 
 _LOCK_EPREUVES = (
     "SELECT count(*) FROM (SELECT id FROM catalog.epreuve WHERE id = ANY($1::bigint[])"
@@ -110,8 +114,17 @@ class Pending:
 class IngestBatcher:
     """One per process and engine (see interactions.dependencies)."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 256,
+        on_committed: Callable[[set[int]], Awaitable[None]] | None = None,
+    ) -> None:
+        """`on_committed` hears the users of each committed batch before any of them is
+        answered, so that what their writes make stale is gone when they ask again."""
         self.engine = engine
+        self._on_committed = on_committed
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._max_batch = max_batch
         self._queue: list[Pending] = []
@@ -230,6 +243,11 @@ class IngestBatcher:
             )
         self.transactions += 1
         self.items += len(batch)
+        if self._on_committed is not None and written:
+            try:
+                await self._on_committed({r.user_id for r in written})
+            except Exception as exc:  # committed already: the writes are answered anyway
+                logger.warning("ingest batcher: on_committed failed (%r)", exc)
         for item, result in zip(batch, results, strict=True):
             if item.future.done():
                 continue

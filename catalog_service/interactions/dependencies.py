@@ -13,6 +13,7 @@ from catalog_service.auth.dependencies import oauth2_scheme
 from catalog_service.auth.tokens import TokenClaims, TokenSigner, TokenType
 from catalog_service.errors import Unauthorized
 from catalog_service.interactions.batcher import IngestBatcher
+from catalog_service.recommendations.cache import forget
 
 
 async def get_token_claims(
@@ -28,12 +29,16 @@ async def get_token_claims(
 
 
 async def get_batcher(request: Request) -> IngestBatcher:
-    """The process's group-commit batcher on the app's engine, made once per engine."""
+    """The process's group-commit batcher on the app's engine, made once per engine. Each
+    committed batch retires its users' cached recommendations before they are answered."""
     state = request.app.state
     engine: AsyncEngine = state.engine
     batcher: IngestBatcher | None = getattr(state, "ingest_batcher", None)
     if batcher is None or batcher.engine is not engine:
-        batcher = state.ingest_batcher = IngestBatcher(engine)
+        redis = state.redis
+        batcher = state.ingest_batcher = IngestBatcher(
+            engine, on_committed=lambda users: forget(redis, users=users)
+        )
     return batcher
 
 

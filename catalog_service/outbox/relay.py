@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -118,7 +119,10 @@ class OutboxRelay:
         batch_size: int = 500,
         maxlen: int | None = None,
         retention: timedelta | None = timedelta(days=7),
+        on_published: Callable[[list[Event]], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_published` hears each batch once it is on the stream and marked published (its
+        failures are logged, never retried: the events are out)."""
         self._engine = engine
         # While running, the relay has a one-connection pool of its own: behind a busy app pool
         # (no overflow, requests queue) its passes would wait for a connection, adding that
@@ -130,6 +134,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._maxlen = maxlen or 0
         self._retention = retention
+        self._on_published = on_published
         self._script = redis.register_script(_XADD_ONCE)
         self._pass_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -198,6 +203,11 @@ class OutboxRelay:
             self._unconfirmed = True
             raise
         self._unconfirmed = False
+        if self._on_published is not None:
+            try:
+                await self._on_published(events)
+            except Exception as exc:
+                log.warning("outbox relay: on_published failed (%r)", exc)
         PUBLISHED.inc(len(rows))
         return len(rows), len(rows) == self._batch_size
 

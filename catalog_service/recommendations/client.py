@@ -4,6 +4,7 @@ Every call has one total time budget (`asyncio.timeout`, not httpx's per-phase t
 through the circuit breaker, and fails in one way only, `RecommenderUnavailable`, so that the
 caller answers with its fallback. The transport retries once on a connection error only
 (nothing reached the server, so even the admin POSTs are safe); a read timeout is never retried.
+The answers are read as `shared.recommendations` declares them (the recommender's own models).
 `call_json` serves the admin proxies: the raw JSON body, and the recommender's own 4xx answers
 as `RecommenderRejected` (a healthy answer for the breaker).
 """
@@ -17,15 +18,16 @@ from typing import Any, NoReturn, TypeVar
 
 import httpx
 from prometheus_client import Counter, Histogram
-from pydantic import BaseModel
 
 from catalog_service.config import Settings
 from catalog_service.recommendations.breaker import CircuitBreaker
+from shared.recommendations import Recommendations, SimilarItems
 from shared.service_auth import SERVICE_KEY_HEADER
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Answer = TypeVar("Answer", Recommendations, SimilarItems)
 
 CALLS = Counter(
     "catalog_recommender_calls_total",
@@ -38,21 +40,6 @@ CALL_LATENCY = Histogram(
     "Latency of calls to the recommender that went out",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-
-
-class RecommendedItem(BaseModel):
-    item_id: int
-    score: float
-    reason: str = ""
-
-
-class RecommenderAnswer(BaseModel):
-    """What the catalog uses of the recommender's answers (extra fields are ignored)."""
-
-    model_version: int | None = None
-    fallback: str | None = None
-    cached: bool = False
-    items: list[RecommendedItem]
 
 
 class RecommenderUnavailable(Exception):
@@ -108,11 +95,11 @@ class RecommenderClient:
 
     async def user_recommendations(
         self, user_id: int, *, params: dict[str, Any]
-    ) -> RecommenderAnswer:
-        return await self._get(f"/v1/users/{user_id}/recommendations", params)
+    ) -> Recommendations:
+        return await self._get(f"/v1/users/{user_id}/recommendations", params, Recommendations)
 
-    async def similar_items(self, item_id: int, *, k: int) -> RecommenderAnswer:
-        return await self._get(f"/v1/items/{item_id}/similar", {"k": k})
+    async def similar_items(self, item_id: int, *, k: int) -> SimilarItems:
+        return await self._get(f"/v1/items/{item_id}/similar", {"k": k}, SimilarItems)
 
     async def call_json(
         self,
@@ -168,14 +155,14 @@ class RecommenderClient:
         CALL_LATENCY.observe(loop.time() - started)
         return response
 
-    async def _get(self, path: str, params: dict[str, Any]) -> RecommenderAnswer:
+    async def _get(self, path: str, params: dict[str, Any], shape: type[Answer]) -> Answer:
         response = await self._send("GET", path, params=params)
         if response.status_code == 404:
             self._healthy("not_found")
             raise ItemUnknown(path)
         if response.status_code != 200:
             self._unusable_status(response.status_code)
-        return self._decoded(lambda: RecommenderAnswer.model_validate_json(response.content))
+        return self._decoded(lambda: shape.model_validate_json(response.content))
 
     def _decoded(self, decode: Callable[[], T]) -> T:
         """The body of a usable answer, counted ok; one that does not decode is a failure."""

@@ -1,48 +1,80 @@
 """GET /v1/users/me/recommendations and GET /v1/epreuves/{id}/similar.
 
-Never a 5xx because the recommender is away: the service answers with its fallback.
+Never a 5xx because the recommender is away: the service answers with its fallback. A request
+repeated exactly is answered before it reaches these routes (`memory_hits`).
 """
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from catalog_service.auth.dependencies import CurrentUser
-from catalog_service.dependencies import SessionDep
-from catalog_service.epreuves.dependencies import EpreuveDep
+from catalog_service.auth.readers import ReaderClaims
+from catalog_service.dependencies import IdPath, SessionmakerDep
 from catalog_service.recommendations import service
-from catalog_service.recommendations.dependencies import RecommenderDep
+from catalog_service.recommendations.dependencies import AnswersDep, RecommenderDep
 from catalog_service.recommendations.schemas import (
     RecommendationList,
     RecommendationQuery,
     SimilarQuery,
 )
 from shared.http_errors import error_responses
+from shared.responses import JSONBytes
 
 router = APIRouter(tags=["recommendations"], responses=error_responses(401, 404, 422, 503))
 
 
-@router.get("/v1/users/me/recommendations", name="my_recommendations")
+@router.get(
+    "/v1/users/me/recommendations",
+    name="my_recommendations",
+    response_model=RecommendationList,
+    response_class=JSONBytes,
+)
 async def my_recommendations(
-    user: CurrentUser,
-    session: SessionDep,
+    request: Request,
+    reader: ReaderClaims,
+    sessionmaker: SessionmakerDep,
     recommender: RecommenderDep,
+    answers: AnswersDep,
     query: Annotated[RecommendationQuery, Query()],
-) -> RecommendationList:
+) -> JSONBytes:
     """Épreuves for you: the recommender's personalised ranking (`source: "recommender"`), or
     the most popular in your niveau and filière when it cannot answer (`source: "fallback"`).
     Already-seen épreuves are left out unless `exclude_seen=false`."""
-    return await service.for_user(session=session, client=recommender, user=user, query=query)
+    body = await service.for_user(
+        sessionmaker=sessionmaker,
+        client=recommender,
+        cache=answers,
+        user_id=reader.user_id,
+        query=query,
+        raw_query=raw_query(request),
+    )
+    return JSONBytes(body)
 
 
-@router.get("/v1/epreuves/{epreuve_id}/similar", name="similar_epreuves")
+@router.get(
+    "/v1/epreuves/{epreuve_id}/similar",
+    name="similar_epreuves",
+    response_model=RecommendationList,
+    response_class=JSONBytes,
+)
 async def similar_epreuves(
-    _user: CurrentUser,
-    epreuve: EpreuveDep,
-    session: SessionDep,
+    request: Request,
+    _reader: ReaderClaims,
+    epreuve_id: IdPath,
+    sessionmaker: SessionmakerDep,
     recommender: RecommenderDep,
+    answers: AnswersDep,
     query: Annotated[SimilarQuery, Query()],
-) -> RecommendationList:
+) -> JSONBytes:
     """Épreuves like this one: nearest neighbours in the model's item embeddings, or the same
     matière, filière and niveau when the recommender cannot answer."""
-    return await service.similar_to(session=session, client=recommender, epreuve=epreuve, k=query.k)
+    body = await service.similar_to(
+        sessionmaker=sessionmaker, client=recommender, cache=answers, epreuve_id=epreuve_id,
+        k=query.k, raw_query=raw_query(request),
+    )  # fmt: skip
+    return JSONBytes(body)
+
+
+def raw_query(request: Request) -> str:
+    # What `memory_hits` matches a repeated request by.
+    return str(request.scope["query_string"].decode("latin-1"))

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog_service.epreuves.schemas import EpreuveRead
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.recommendations import Strategy
 from shared.text import Line
 
 K = Annotated[int, Field(ge=1, le=100, description="How many épreuves (1 to 100)")]
@@ -58,8 +59,8 @@ class RecommendationList(BaseModel):
         "popularity answered because the recommender was slow, down or failing"
     )
     model_version: int | None = Field(description="The model version behind a recommender answer")
-    strategy: str | None = Field(
-        description="How the list was made when not by the model: the recommender's cold-start "
-        "path (`popularity`, `content`, `similar-to-recent`) or the catalog's fallback "
-        "(`popularity`, `content`)"
+    strategy: Strategy | None = Field(
+        description="How the list was made when not by the model: the step of the "
+        "recommender's fallback chain that answered, or the catalog's last resort (with "
+        "`source: fallback`)"
     )

@@ -1,38 +1,39 @@
-"""Recommendations on catalog records: the recommender's ranking, or the catalog's fallback.
+"""Recommendations on catalog records: the recommender ranks, the catalog owns the records.
 
-The recommender ranks; the catalog owns the records. Its answer is hydrated from the catalog
-database (so titles, counters and averages are current), items deleted or no longer matching
-the filters since the model was trained are dropped, and, with `exclude_seen`, so are items
-the user touched after the recommender's read model last heard of them. When the recommender
-cannot answer (timeout, connection error, 5xx, open circuit), the catalog ranks by its own
-popularity within the user's niveau and filière and says so (`source: "fallback"`).
+The recommender owns the whole fallback chain (`shared.recommendations`): whatever it answers
+is shown, hydrated from the catalog database (titles, counters and averages as current as the
+cached answer), without the items deleted or no longer matching the filters and, with
+`exclude_seen`, those the user touched since the recommender last heard of them. The catalog's
+own rules (`fallback`) are its last resort, when the recommender cannot answer at all or nothing
+it listed is still shown; those answers are not cached.
+
+Answers are the response bytes, serialised once from plain data (`cards`), cached per user and
+parameters (`cache`). A
+miss holds no database connection while it waits for the recommender: what comes before and
+after the call each uses a short session of its own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic_core import to_json
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
-from catalog_service.epreuves.schemas import EpreuveRead
-from catalog_service.epreuves.service import POPULARITY, active_epreuves
-from catalog_service.interactions.models import Interaction
+from catalog_service.recommendations import fallback
+from catalog_service.recommendations.cache import AnswerCache, item_scope
+from catalog_service.recommendations.cards import filters, hydrate, seen_by
 from catalog_service.recommendations.client import (
     ItemUnknown,
-    RecommendedItem,
     RecommenderClient,
     RecommenderUnavailable,
 )
-from catalog_service.recommendations.schemas import (
-    RecommendationList,
-    RecommendationQuery,
-    RecommendedEpreuve,
-)
+from catalog_service.recommendations.schemas import RecommendationQuery
 from catalog_service.users.models import User
+from shared.freshness import user_scope
 
 logger = logging.getLogger(__name__)
 
@@ -40,143 +41,110 @@ logger = logging.getLogger(__name__)
 SLACK = 5
 
 
-def _filters(query: RecommendationQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if query.niveau is not None:
-        conditions.append(Epreuve.niveau == query.niveau)
-    if query.filiere is not None:
-        conditions.append(Epreuve.filiere == query.filiere)
-    if query.type is not None:
-        conditions.append(Epreuve.type == query.type)
-    if query.matiere is not None:
-        conditions.append(Epreuve.matiere.ilike(query.matiere))
-    return conditions
+def _json(answer: dict[str, Any]) -> bytes:
+    """The answer's bytes, shaped as `RecommendationList` (tests validate them against it)."""
+    return to_json(answer)
 
 
-def _item(epreuve: Epreuve, score: float, reason: str) -> RecommendedEpreuve:
-    record = EpreuveRead.model_validate(epreuve).model_dump()
-    return RecommendedEpreuve(**record, score=score, reason=reason)
+def alias_of(raw_query: str | None) -> str | None:
+    return None if raw_query is None else f"q|{raw_query}"
 
 
-async def _hydrate(
-    session: AsyncSession,
-    ranked: Sequence[RecommendedItem],
-    *,
-    conditions: Sequence[ColumnElement[bool]] = (),
-    exclude: ColumnElement[bool] | None = None,
-) -> list[RecommendedEpreuve]:
-    ids = [item.item_id for item in ranked]
-    statement = active_epreuves().where(Epreuve.id.in_(ids), *conditions)
-    if exclude is not None:
-        statement = statement.where(~exclude)
-    rows = {e.id: e for e in (await session.scalars(statement)).all()}
-    return [_item(rows[i.item_id], i.score, i.reason) for i in ranked if i.item_id in rows]
-
-
-def _seen_by(user: User) -> ColumnElement[bool]:
-    return exists().where(Interaction.user_id == user.id, Interaction.epreuve_id == Epreuve.id)
+def query_key(query: RecommendationQuery) -> str:
+    parts = (query.niveau, query.filiere, query.type, (query.matiere or "").lower())
+    return f"k{query.k}|x{int(query.exclude_seen)}|" + ",".join(p or "" for p in parts)
 
 
 async def for_user(
-    *, session: AsyncSession, client: RecommenderClient, user: User, query: RecommendationQuery
-) -> RecommendationList:
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: RecommenderClient,
+    cache: AnswerCache,
+    user_id: int,
+    query: RecommendationQuery,
+    raw_query: str | None = None,
+) -> bytes:
+    """`raw_query`: the request's query string, which a repeated request is matched by before
+    routing (`memory_hits`)."""
+    scope, key, alias = user_scope(user_id), query_key(query), alias_of(raw_query)
+    found = await cache.lookup(scope, key, user_id=user_id, alias=alias)
+    if found.body is not None:
+        return found.body
     params: dict[str, Any] = query.model_dump(mode="json", exclude_none=True)
     params["k"] = min(query.k + SLACK, 100)
     try:
-        answer = await client.user_recommendations(user.id, params=params)
+        answer = await client.user_recommendations(user_id, params=params)
     except RecommenderUnavailable as exc:
-        logger.warning("recommendations for user %s from the fallback: %s", user.id, exc.reason)
-        return await popular_for(session=session, user=user, query=query)
-    items = await _hydrate(
-        session,
-        answer.items,
-        conditions=_filters(query),
-        exclude=_seen_by(user) if query.exclude_seen else None,
-    )
+        logger.warning("recommendations for user %s from the fallback: %s", user_id, exc.reason)
+        return await _popular_for(sessionmaker, user_id, query)
+    async with sessionmaker() as session:
+        items = await hydrate(
+            session,
+            answer.items,
+            conditions=filters(query),
+            exclude=seen_by(user_id) if query.exclude_seen else None,
+        )
     if not items:  # nothing usable (no model yet and no data): popularity beats an empty page
-        return await popular_for(session=session, user=user, query=query)
-    return RecommendationList(
-        items=items[: query.k],
-        source="recommender",
-        model_version=answer.model_version,
-        strategy=answer.fallback,
+        return await _popular_for(sessionmaker, user_id, query)
+    body = _json(
+        {
+            "items": items[: query.k],
+            "source": "recommender",
+            "model_version": answer.model_version,
+            "strategy": answer.fallback,
+        }
     )
+    await cache.store(found, scope, key, body, alias=alias)
+    return body
 
 
-async def popular_for(
-    *, session: AsyncSession, user: User, query: RecommendationQuery
-) -> RecommendationList:
-    """Most viewed + downloaded first, the user's niveau and filière before the rest."""
-    statement = active_epreuves().where(*_filters(query))
-    if query.exclude_seen:
-        statement = statement.where(~_seen_by(user))
-    closeness: list[Any] = []
-    if user.filiere is not None:
-        same_cell = and_(Epreuve.filiere == user.filiere, Epreuve.niveau == user.niveau)
-        closeness = [case((same_cell, 0), (Epreuve.filiere == user.filiere, 1), else_=2)]
-    statement = statement.order_by(
-        *closeness, POPULARITY.desc(), Epreuve.avg_relevance.desc().nulls_last(), Epreuve.id.desc()
-    ).limit(query.k)
-    items = []
-    for epreuve in (await session.scalars(statement)).all():
-        if user.filiere is not None and epreuve.filiere == user.filiere:
-            where = (
-                f"{epreuve.niveau} {epreuve.filiere}"
-                if epreuve.niveau == user.niveau
-                else epreuve.filiere
-            )
-            reason = f"popular in {where}"
-        else:
-            reason = "popular"
-        items.append(_item(epreuve, float(epreuve.views + epreuve.downloads), reason))
-    return RecommendationList(
-        items=items, source="fallback", model_version=None, strategy="popularity"
-    )
+async def _popular_for(
+    sessionmaker: async_sessionmaker[AsyncSession], user_id: int, query: RecommendationQuery
+) -> bytes:
+    async with sessionmaker() as session:
+        user = await session.get(User, user_id)
+        return _json(await fallback.popular_for(session=session, user=user, query=query))
 
 
 async def similar_to(
-    *, session: AsyncSession, client: RecommenderClient, epreuve: Epreuve, k: int
-) -> RecommendationList:
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: RecommenderClient,
+    cache: AnswerCache,
+    epreuve_id: int,
+    k: int,
+    raw_query: str | None = None,
+) -> bytes:
+    """404 for an épreuve that is not (or no longer) active."""
+    scope, key, alias = item_scope(epreuve_id), f"k{k}", alias_of(raw_query)
+    found = await cache.lookup(scope, key, user_id=None, alias=alias)
+    if found.body is not None:
+        return found.body
+    async with sessionmaker() as session:
+        epreuve = await epreuves_service.get_active(session=session, epreuve_id=epreuve_id)
     try:
-        answer = await client.similar_items(epreuve.id, k=min(k + SLACK, 100))
+        answer = await client.similar_items(epreuve_id, k=min(k + SLACK, 100))
     except (RecommenderUnavailable, ItemUnknown) as exc:
-        logger.info("similar to épreuve %s from the catalog: %r", epreuve.id, exc)
-        return await content_neighbours(session=session, epreuve=epreuve, k=k)
-    items = await _hydrate(session, answer.items, exclude=Epreuve.id == epreuve.id)
+        logger.info("similar to épreuve %s from the catalog: %r", epreuve_id, exc)
+        return await _content_neighbours(sessionmaker, epreuve, k)
+    async with sessionmaker() as session:
+        items = await hydrate(session, answer.items, exclude=Epreuve.id == epreuve_id)
     if not items:
-        return await content_neighbours(session=session, epreuve=epreuve, k=k)
-    return RecommendationList(
-        items=items[:k],
-        source="recommender",
-        model_version=answer.model_version,
-        strategy=answer.fallback,
+        return await _content_neighbours(sessionmaker, epreuve, k)
+    body = _json(
+        {
+            "items": items[:k],
+            "source": "recommender",
+            "model_version": answer.model_version,
+            "strategy": answer.fallback,
+        }
     )
+    await cache.store(found, scope, key, body, alias=alias)
+    return body
 
 
-async def content_neighbours(
-    *, session: AsyncSession, epreuve: Epreuve, k: int
-) -> RecommendationList:
-    """Same filière and niveau, the same matière first, then by popularity."""
-    same_matiere = Epreuve.matiere == epreuve.matiere
-    statement = (
-        active_epreuves()
-        .where(
-            Epreuve.id != epreuve.id,
-            Epreuve.filiere == epreuve.filiere,
-            Epreuve.niveau == epreuve.niveau,
-        )
-        .order_by(case((same_matiere, 0), else_=1), POPULARITY.desc(), Epreuve.id.desc())
-        .limit(k)
-    )
-    items = []
-    for row in (await session.scalars(statement)).all():
-        score = 1.0 if row.matiere == epreuve.matiere else 0.5
-        reason = (
-            f"same matière: {row.matiere}"
-            if row.matiere == epreuve.matiere
-            else f"also {row.niveau} {row.filiere}"
-        )
-        items.append(_item(row, score, reason))
-    return RecommendationList(
-        items=items, source="fallback", model_version=None, strategy="content"
-    )
+async def _content_neighbours(
+    sessionmaker: async_sessionmaker[AsyncSession], epreuve: Epreuve, k: int
+) -> bytes:
+    async with sessionmaker() as session:
+        return _json(await fallback.content_neighbours(session=session, epreuve=epreuve, k=k))

@@ -6,6 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog_service.auth import standing
 from catalog_service.auth.passwords import hash_password, verify_password
 from catalog_service.auth.revocation import revoke_tokens
 from catalog_service.errors import BadRequest, Conflict, NotFound
@@ -133,6 +134,7 @@ async def _apply(
     else:
         await record_event(session=session, payload=event, ordering_key=user.id)
     await session.commit()
+    await standing.mirrored(session)
     return user
 
 

@@ -1,4 +1,8 @@
-"""Annotated dependencies of the API, declared once."""
+"""Annotated dependencies of the API, declared once.
+
+Those that only read app state are `async def`: FastAPI runs a plain `def` dependency in its
+thread pool, a hand-off and back on every request for a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -18,15 +22,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_serving(request: Request) -> Serving:
+async def get_serving(request: Request) -> Serving:
     return request.app.state.serving
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
     return request.app.state.redis
 
 
-def get_runs(request: Request) -> BackgroundRuns:
+async def get_runs(request: Request) -> BackgroundRuns:
     return request.app.state.runs
 
 

@@ -1,17 +1,23 @@
-"""GET /v1/users/{user_id}/recommendations and GET /v1/items/{item_id}/similar."""
+"""GET /v1/users/{user_id}/recommendations and GET /v1/items/{item_id}/similar.
+
+The answers are bytes serialised once by `serving.service` (and served as cached, as they are):
+the declared response models document them, nothing re-validates them. A request repeated
+exactly is answered before it reaches these routes (`api.memory_hits`).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
-from recommender_service.api.dependencies import ServingDep, SessionDep
-from recommender_service.api.schemas import Recommendations, SimilarItems
+from recommender_service.api.dependencies import ServingDep
 from recommender_service.serving import service
 from recommender_service.serving.items import ItemFilters
 from shared.enums import EpreuveType, Filiere, Niveau
 from shared.http_errors import error_responses
+from shared.recommendations import Recommendations, SimilarItems
+from shared.responses import JSONBytes
 from shared.text import Line
 
 router = APIRouter(tags=["recommendations"])
@@ -23,11 +29,12 @@ Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 @router.get(
     "/users/{user_id}/recommendations",
     response_model=Recommendations,
+    response_class=JSONBytes,
     summary="Personalised top-K épreuves for a user",
 )
 async def recommendations(
+    request: Request,
     user_id: Id,
-    session: SessionDep,
     serving: ServingDep,
     k: K = 10,
     exclude_seen: Annotated[bool, Query(description="Leave out items the user has used")] = True,
@@ -35,7 +42,7 @@ async def recommendations(
     filiere: Filiere | None = None,
     type: EpreuveType | None = None,
     matiere: Annotated[Annotated[str, Line(128)] | None, Query()] = None,
-) -> Recommendations:
+) -> JSONBytes:
     """Unknown users get popularity within their niveau/filière; users the model has not seen
     but who interacted since get items similar to those; `fallback` says which path answered."""
     filters = ItemFilters(
@@ -45,24 +52,32 @@ async def recommendations(
         matiere=matiere,
     )
     body = await service.recommendations(
-        session=session,
         serving=serving,
         user_id=user_id,
         k=k,
         exclude_seen=exclude_seen,
         filters=filters,
+        raw_query=_raw_query(request),
     )
-    return Recommendations.model_validate(body)
+    return JSONBytes(body)
 
 
 @router.get(
     "/items/{item_id}/similar",
     response_model=SimilarItems,
+    response_class=JSONBytes,
     responses=error_responses(404),
     summary="Épreuves similar to an épreuve",
 )
-async def similar(item_id: Id, session: SessionDep, serving: ServingDep, k: K = 10) -> SimilarItems:
+async def similar(request: Request, item_id: Id, serving: ServingDep, k: K = 10) -> JSONBytes:
     """Cosine similarity of the learned item embeddings; content-based neighbours (same
     matière, filière, niveau) for an item the model does not know yet."""
-    body = await service.similar_items(session=session, serving=serving, item_id=item_id, k=k)
-    return SimilarItems.model_validate(body)
+    body = await service.similar_items(
+        serving=serving, item_id=item_id, k=k, raw_query=_raw_query(request)
+    )
+    return JSONBytes(body)
+
+
+def _raw_query(request: Request) -> str:
+    # What `api.memory_hits` matches a repeated request by.
+    return str(request.scope["query_string"].decode("latin-1"))

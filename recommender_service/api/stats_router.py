@@ -25,11 +25,18 @@ async def stats(request: Request, session: SessionDep, serving: ServingDep) -> S
             consumer_stats |= await consumer.lag()
     return Stats(
         read_model=await counts(session),
-        cache={"hits": serving.cache.hits, "misses": serving.cache.misses},
+        cache={
+            "hits": serving.cache.hits,
+            "memory_hits": serving.cache.memory.hits,
+            "misses": serving.cache.misses,
+        },
         consumer=consumer_stats,
         serving={
             "model_version": serving.holder.version_id,
             "model_swaps": serving.holder.swaps,
             "requests": dict(serving.served),
+            "users_in_memory": len(serving.histories),
+            "history_loads": serving.histories.loads,
+            "item_table_loads": serving.items.loads,
         },
     )

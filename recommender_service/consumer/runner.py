@@ -17,11 +17,13 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.config import Settings
 from recommender_service.consumer.bootstrap import BootstrapError, bootstrap, needs_bootstrap
 from recommender_service.consumer.stream import OnChange, StreamConsumer
+from recommender_service.readmodel.service import Change
 from recommender_service.training.lock import TrainingLock
 
 log = logging.getLogger(__name__)
@@ -77,10 +79,13 @@ async def try_bootstrap(
     wait_seconds: float = 0.0,
     check: bool = True,
     catalog: httpx.AsyncClient | None = None,
+    on_change: OnChange | None = None,
 ) -> dict[str, int] | None:
     """Bootstraps if needed; None when not needed. Retries an unreachable catalog for a while.
 
-    `catalog`: a client for the catalog's API (default: one on `settings.catalog_url`)."""
+    `catalog`: a client for the catalog's API (default: one on `settings.catalog_url`);
+    `on_change` hears that everything changed once the history is in (replicas that served
+    meanwhile must not keep what they computed from an empty read model)."""
     if not settings.bootstrap_enabled:
         return None
     if check and not await bootstrap_needed(settings, redis=redis, sessionmaker=sessionmaker):
@@ -93,7 +98,7 @@ async def try_bootstrap(
             stack.push_async_callback(client.aclose)
         while True:
             try:
-                return await bootstrap(
+                loaded = await bootstrap(
                     client=client,
                     sessionmaker=sessionmaker,
                     redis=redis,
@@ -106,6 +111,11 @@ async def try_bootstrap(
                 if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(1.0)
+                continue
+            if on_change is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await on_change([Change(items_changed=True)])
+            return loaded
 
 
 async def position_group(
@@ -142,6 +152,7 @@ async def position_group(
                 wait_seconds=wait_seconds,
                 check=False,
                 catalog=catalog,
+                on_change=consumer.on_change,
             )
         except BootstrapError as exc:
             log.warning("bootstrap failed (%s); following the stream meanwhile", exc)
@@ -230,7 +241,7 @@ async def run_forever(
                 try:
                     await try_bootstrap(
                         settings, redis=consumer.redis, sessionmaker=sessionmaker, check=False,
-                        catalog=catalog,
+                        catalog=catalog, on_change=consumer.on_change,
                     )  # fmt: skip
                     pending_bootstrap = False
                 except Exception as exc:

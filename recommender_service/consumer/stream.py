@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.consumer.members import forget_idle_consumers
 from recommender_service.readmodel.bulk import Applied, apply_batch
-from recommender_service.readmodel.service import NO_CHANGE, Change, apply_event
+from recommender_service.readmodel.service import Change, apply_event
 from shared.events import Event, InvalidEvent
 from shared.http_errors import is_unavailable
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = Counter("recommender_events_total", "Stream entries handled", ["outcome"])
 
-OnChange = Callable[[Change], Awaitable[None]]
+OnChange = Callable[[Collection[Change]], Awaitable[None]]
 MEMBERS_CHECK_SECONDS = 60.0
 OUTAGE_BACKOFF = (0.5, 5.0)  # first and longest wait between database probes
 
@@ -244,14 +244,12 @@ class StreamConsumer:
         EVENTS.labels("applied").inc(len(valid))
         await self._notify(changes)
 
-    async def _notify(self, changes: Iterable[Change]) -> None:
-        if self.on_change is None:
+    async def _notify(self, changes: Collection[Change]) -> None:
+        if self.on_change is None or not changes:
             return
-        for change in changes:  # a cache miss costs less than a lost event: errors are ignored
-            if change == NO_CHANGE:  # an impression: nothing cached to retire
-                continue
-            with contextlib.suppress(RedisError, OSError):
-                await self.on_change(change)
+        # A cache miss costs less than a lost event: errors are ignored.
+        with contextlib.suppress(RedisError, OSError):
+            await self.on_change(changes)
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:

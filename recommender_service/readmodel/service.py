@@ -1,4 +1,5 @@
-"""The read model's owner: applying catalog events to it, and the queries training needs.
+"""The read model's owner: applying catalog events to it, and the queries training and serving
+need (serving reads items, popularity and one user's activity only when its memory is stale).
 
 Applying is idempotent and tolerant of order. Interactions are keyed by the catalog's id and
 their `event_id` (both unique): a redelivered event inserts nothing. Users, items and
@@ -12,17 +13,35 @@ catalog-side time says when the student acted, not when a model could first have
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Integer, and_, bindparam, cast, delete, exists, func, select
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from recommender_service.ml.feedback import DEFAULT_RELEVANCE, KIND_WEIGHTS
 from recommender_service.readmodel import impressions
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
+from shared.enums import InteractionKind
 from shared.events import (
     EpreuveDeleted,
     EpreuveUpserted,
@@ -238,3 +257,55 @@ async def pairs_stored_by(
     return np.array(
         [(int(u), int(i)) in seen for u, i in zip(user_ids, item_ids, strict=True)], dtype=bool
     )
+
+
+async def items(session: AsyncSession) -> Sequence[Any]:
+    """Every item with the fields serving shows and filters on, active or not."""
+    rows = await session.execute(
+        select(
+            Item.id, Item.title, Item.matiere, Item.filiere, Item.niveau, Item.type, Item.annee,
+            Item.is_active,
+        ).order_by(Item.id)
+    )  # fmt: skip
+    return rows.all()
+
+
+def _confidence() -> Any:
+    """An interaction's training weight (ml.feedback) in SQL."""
+    relevance = func.coalesce(cast(Interaction.relevance, Float), DEFAULT_RELEVANCE) / 5.0
+    whens = [
+        (Interaction.kind == kind.value, literal(weight) * relevance)
+        if kind is InteractionKind.RATE
+        else (Interaction.kind == kind.value, literal(weight))
+        for kind, weight in KIND_WEIGHTS.items()
+    ]
+    return case(*whens, else_=literal(0.0))
+
+
+async def popularity(session: AsyncSession, *, half_life_days: float) -> dict[int, float]:
+    """Per item, its interactions' confidence decayed with age (half-life `half_life_days`)."""
+    age_days = func.extract("epoch", func.now() - Interaction.occurred_at) / 86400.0
+    decay = func.exp(-math.log(2) / half_life_days * func.greatest(age_days, 0.0))
+    rows = await session.execute(
+        select(Interaction.item_id, func.sum(_confidence() * decay)).group_by(Interaction.item_id)
+    )
+    return {int(item_id): float(score) for item_id, score in rows}
+
+
+@dataclass(frozen=True)
+class Activity:
+    niveau: str | None
+    filiere: str | None
+    rows: list[tuple[int, str, datetime]]  # (item_id, kind, occurred_at), latest first
+
+
+async def user_activity(session: AsyncSession, user_id: int) -> Activity:
+    """The user's profile and interactions (index `(user_id, occurred_at)`), latest first."""
+    user = await session.get(User, user_id)
+    rows = await session.execute(
+        select(Interaction.item_id, Interaction.kind, Interaction.occurred_at)
+        .where(Interaction.user_id == user_id)
+        .order_by(Interaction.occurred_at.desc())
+    )
+    profile = (user.niveau, user.filiere) if user else (None, None)
+    return Activity(*profile, [(row[0], row[1], row[2]) for row in rows])

@@ -1,5 +1,5 @@
 """Storing, listing, activating and loading model versions (PostgreSQL), and telling replicas
-which one is active (a Redis pointer key plus a pub/sub message)."""
+which one is active (a Redis pointer key plus a pub/sub message, named in `shared.freshness`)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from recommender_service.registry.models import (
     TrainingEpoch,
     VersionStatus,
 )
+from shared.freshness import ACTIVE_CHANNEL, ACTIVE_POINTER_KEY
 
-ACTIVE_POINTER_KEY = "recommender:model:active"
-ACTIVE_CHANNEL = "recommender:model:changed"
 TRAINED = (VersionStatus.READY.value, VersionStatus.ACTIVE.value, VersionStatus.ARCHIVED.value)
 BY_ADMIN = "activated by an admin"
 

@@ -1,104 +1,206 @@
-"""Redis cache of serving results.
+"""The result cache: this process's memory first, then Redis; and the rule that retires answers.
 
-One hash per user (`…:u:<id>`) or item (`…:i:<id>`); the field names the model version, the
-request parameters and a global generation. So (`forget` applies these rules to a read-model
-change):
-- a user's interaction deletes that user's hash (one DEL);
-- a new active version changes the field name: old entries are never read again;
-- a catalog change to items bumps the global generation, which retires every entry at once.
-Reading is one round trip (a Lua script reads the generation and the field together). Each
-entry carries its own expiry, so a hash kept alive by newer writes never serves a stale one.
+Redis holds one hash per user (`…:u:<id>`) or item (`…:i:<id>`). A field names the request
+(model version, parameters) plus the items generation and the user's token it was computed
+under (`shared.freshness`), so `forget` retires answers in one MULTI, for every replica:
+- a user's change (an interaction, a profile change) replaces the user's token and deletes
+  their hash; an answer computed from older state, stored after that, is never read;
+- an item change bumps the items generation, which retires every entry at once;
+- a new active version changes the field name: old answers are never read again;
+and it then publishes the notice (`"u:<id>"` or `"*"`) that empties every process's memory
+layer (`shared.nearcache`). A Redis lookup is one round trip (a Lua script reads generation,
+token and entry together); the generation and token it returns also say whether the replica's
+in-memory items and histories are current. Entries are the response bytes as sent, with their
+own expiry (a hash kept alive by newer writes never serves a stale one), so a hit is served
+without parsing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import secrets
 import time
-from typing import Any
+from collections.abc import Collection
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from recommender_service.readmodel.service import Change
+from shared.freshness import (
+    ABSENT,
+    CHANGES_CHANNEL,
+    ITEMS_GENERATION_KEY,
+    USER_TOKEN_TTL_SECONDS,
+    user_scope,
+    user_token_key,
+)
+from shared.nearcache import EVERYTHING, NearCache
 
 CACHE_LOOKUPS = Counter("recommender_cache_lookups_total", "Result cache lookups", ["result"])
+_MEMORY_HIT, _REDIS_HIT, _MISS = (CACHE_LOOKUPS.labels(r) for r in ("memory", "redis", "miss"))
 
 PREFIX = "recommender:cache"
-GENERATION_KEY = f"{PREFIX}:gen"
 UNAVAILABLE = "unavailable"
+# Every body starts with its `cached` field, so that a hit is the stored bytes with a new head.
+MISS_HEAD = b'{"cached":false,'
+HIT_HEAD = b'{"cached":true,'
 
 _GET = """
-local gen = redis.call('GET', KEYS[1]) or '0'
-return {gen, redis.call('HGET', KEYS[2], ARGV[1] .. '|g' .. gen)}
+local gen = redis.call('GET', KEYS[1]) or ARGV[2]
+local token = redis.call('GET', KEYS[2]) or ARGV[2]
+return {gen, token, redis.call('HGET', KEYS[3], ARGV[1] .. '|g' .. gen .. '|t' .. token)}
 """
 
 
+@dataclass(frozen=True)
+class Stamp:
+    """The items generation and the user's token a lookup read: what an answer, an item table
+    or a history computed now is valid for."""
+
+    generation: str
+    token: str = ABSENT
+
+    @property
+    def known(self) -> bool:
+        return self.generation != UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class Found:
+    body: bytes | None  # the cached response, ready to send
+    label: str  # how the answer was made ("model" or a fallback), for the counters
+    stamp: Stamp
+    mark: int  # the memory layer's position before the lookup
+    expires_at: float = 0.0
+
+
+def as_hit(body: bytes) -> bytes:
+    return HIT_HEAD + body[len(MISS_HEAD) :]
+
+
+def item_token_key(item_id: int) -> str:
+    # Never written: an item's answers change only with the items generation.
+    return f"{PREFIX}:t:i:{item_id}"
+
+
 class ResultCache:
-    def __init__(self, redis: aioredis.Redis, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, *, ttl_seconds: int, memory_entries: int = 10_000
+    ) -> None:
+        """`redis` must not decode responses: entries are bytes."""
         self.redis = redis
         self.ttl_seconds = ttl_seconds
+        self.memory = NearCache(redis, scope_channels=[CHANGES_CHANNEL], max_entries=memory_entries)
         self.hits = 0
         self.misses = 0
         self._get = redis.register_script(_GET)
 
     @staticmethod
     def user_scope(user_id: int) -> str:
-        return f"{PREFIX}:u:{user_id}"
+        return user_scope(user_id)
 
     @staticmethod
     def item_scope(item_id: int) -> str:
-        return f"{PREFIX}:i:{item_id}"
+        return f"i:{item_id}"
 
-    async def get(self, scope: str, field: str) -> tuple[dict[str, Any] | None, str]:
-        """The cached value (or None) and the generation to store a fresh one under.
+    def remembered(self, scope: str, alias: str) -> tuple[str, bytes] | None:
+        """(label, body) kept in memory under `alias`: a repeated request, answered before any
+        routing or validation (`api.memory_hits`)."""
+        remembered = self.memory.get(scope, alias)
+        if remembered is None:
+            return None
+        self.hits += 1
+        _MEMORY_HIT.inc()
+        return remembered[0], remembered[1]
 
-        Redis down is a miss, not an error: serving goes on, computing every answer."""
+    async def lookup(
+        self, scope: str, field: str, *, token_key: str, alias: str | None = None
+    ) -> Found:
+        """Memory, else Redis. Redis down is a miss, not an error: every answer is computed.
+
+        `alias`: the raw request the answer is also remembered under (see `remembered`)."""
+        mark = self.memory.mark()
+        remembered = self.memory.get(scope, field)
+        if remembered is not None:
+            self.hits += 1
+            _MEMORY_HIT.inc()
+            label, body, expires = remembered
+            found = Found(body, label, Stamp(UNAVAILABLE), mark, expires)
+            self._remember(scope, (alias,), found)
+            return found
         try:
-            generation, raw = await self._get(keys=[GENERATION_KEY, scope], args=[field])
+            gen, token, raw = await self._get(
+                keys=[ITEMS_GENERATION_KEY, token_key, f"{PREFIX}:{scope}"], args=[field, ABSENT]
+            )
+            stamp = Stamp(gen.decode(), token.decode())
         except (RedisError, OSError):
-            generation, raw = UNAVAILABLE, None
-        generation = generation.decode() if isinstance(generation, bytes) else str(generation)
+            return self._missed(Stamp(UNAVAILABLE), mark)
         if raw is not None:
-            entry = json.loads(raw)
-            if entry["exp"] > time.time():
+            expires, label, body = raw.split(b"|", 2)
+            if float(expires) > time.time():
                 self.hits += 1
-                CACHE_LOOKUPS.labels("hit").inc()
-                return entry["value"], generation
-        self.misses += 1
-        CACHE_LOOKUPS.labels("miss").inc()
-        return None, generation
+                _REDIS_HIT.inc()
+                found = Found(as_hit(body), label.decode(), stamp, mark, float(expires))
+                self._remember(scope, (field, alias), found)
+                return found
+        return self._missed(stamp, mark)
 
-    async def put(
+    def _remember(self, scope: str, keys: tuple[str | None, ...], found: Found) -> None:
+        assert found.body is not None
+        value = (found.label, found.body, found.expires_at)
+        for key in keys:
+            if key is not None:
+                self.memory.put(scope, key, value, mark=found.mark, expires_at=found.expires_at)
+
+    def _missed(self, stamp: Stamp, mark: int) -> Found:
+        self.misses += 1
+        _MISS.inc()
+        return Found(None, "", stamp, mark)
+
+    async def store(
         self,
+        found: Found,
         scope: str,
         field: str,
-        generation: str,
-        value: dict[str, Any],
+        body: bytes,
         *,
-        ttl_seconds: int | None = None,
+        label: str,
+        ttl_seconds: int,
+        alias: str | None = None,
     ) -> None:
-        if generation == UNAVAILABLE:
+        """Keeps `body` (a miss's answer, `MISS_HEAD` first) under the stamp it was computed for."""
+        if not found.stamp.known:
             return
-        ttl = min(ttl_seconds or self.ttl_seconds, self.ttl_seconds)
-        entry = json.dumps({"exp": time.time() + ttl, "value": value}, separators=(",", ":"))
+        expires = time.time() + min(ttl_seconds, self.ttl_seconds)
+        hit = Found(as_hit(body), label, found.stamp, found.mark, expires)
+        self._remember(scope, (field, alias), hit)
+        stamp = found.stamp
+        entry = b"%.3f|%s|%s" % (expires, label.encode(), body)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(scope, f"{field}|g{generation}", entry)
-            pipe.expire(scope, self.ttl_seconds)
+            pipe.hset(f"{PREFIX}:{scope}", f"{field}|g{stamp.generation}|t{stamp.token}", entry)
+            pipe.expire(f"{PREFIX}:{scope}", self.ttl_seconds)
             with contextlib.suppress(RedisError, OSError):
                 await pipe.execute()
 
-    async def invalidate_user(self, user_id: int) -> None:
-        await self.redis.delete(self.user_scope(user_id))
+    async def forget(self, changes: Collection[Change]) -> None:
+        await forget(self.redis, changes)
 
-    async def invalidate_all(self) -> None:
-        await self.redis.incr(GENERATION_KEY)
 
-    async def forget(self, change: Change) -> None:
-        """Retires the answers a read-model change makes stale: the user's own on their
-        interaction or profile change, every answer on a catalog item change."""
-        if change.user_id is not None:
-            await self.invalidate_user(change.user_id)
-        if change.items_changed:
-            await self.invalidate_all()
+async def forget(redis: aioredis.Redis, changes: Collection[Change]) -> None:
+    """Retires the answers read-model changes make stale, on every replica: a user's own on
+    their interaction or profile change, every answer on an item change. One MULTI and one
+    notice (its scopes space-separated) for all of them."""
+    users = {c.user_id for c in changes if c.user_id is not None}
+    everything = any(c.items_changed for c in changes)
+    async with redis.pipeline(transaction=True) as pipe:
+        for user_id in users:
+            pipe.set(user_token_key(user_id), secrets.token_hex(8), ex=USER_TOKEN_TTL_SECONDS)
+            pipe.delete(f"{PREFIX}:{user_scope(user_id)}")
+        if everything:
+            pipe.incr(ITEMS_GENERATION_KEY)
+        scopes = [EVERYTHING] if everything else [user_scope(u) for u in sorted(users)]
+        if scopes:
+            pipe.publish(CHANGES_CHANNEL, " ".join(scopes))
+            await pipe.execute()

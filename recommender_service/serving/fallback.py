@@ -1,4 +1,5 @@
-"""Cold-start answers that need no model: popularity and content-based neighbours.
+"""Cold-start answers that need no model, from the in-memory item table: popularity and
+content-based neighbours.
 
 Popularity is the interactions' confidence (the training weights per kind) decayed with age
 (half-life configurable), so that last term's papers outrank those of five years ago. Items of
@@ -7,16 +8,11 @@ the user's own niveau and filière come first ("popular in L2 MATH"), the rest f
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from sqlalchemy import Float, case, cast, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import numpy as np
 
-from recommender_service.ml.feedback import DEFAULT_RELEVANCE, KIND_WEIGHTS
-from recommender_service.readmodel.models import Interaction, Item
-from recommender_service.serving.items import ItemFilters
-from shared.enums import InteractionKind
+from recommender_service.serving.items import ItemFilters, ItemTable
 
 
 @dataclass(frozen=True)
@@ -27,84 +23,52 @@ class Scored:
     anchor: int | None = None
 
 
-def _weight() -> object:
-    relevance = func.coalesce(cast(Interaction.relevance, Float), DEFAULT_RELEVANCE) / 5.0
-    whens = [
-        (Interaction.kind == kind.value, literal(weight) * relevance)
-        if kind is InteractionKind.RATE
-        else (Interaction.kind == kind.value, literal(weight))
-        for kind, weight in KIND_WEIGHTS.items()
-    ]
-    return case(*whens, else_=literal(0.0))
+def _best(table: ItemTable, mask: np.ndarray, first: np.ndarray, k: int) -> np.ndarray:
+    """Rows of `mask`, by `first` (descending), then popularity, then the newest id."""
+    rows = np.flatnonzero(mask)
+    order = np.lexsort((-table.ids[rows], -table.popularity[rows], -first[rows]))
+    return rows[order[:k]]
 
 
-def _popularity_subquery(half_life_days: float):  # type: ignore[no-untyped-def]
-    age_days = func.extract("epoch", func.now() - Interaction.occurred_at) / 86400.0
-    decay = func.exp(-math.log(2) / half_life_days * func.greatest(age_days, 0.0))
-    return (
-        select(Interaction.item_id, func.sum(_weight() * decay).label("score"))
-        .group_by(Interaction.item_id)
-        .subquery()
-    )
-
-
-async def popular(
+def popular(
+    table: ItemTable,
     *,
-    session: AsyncSession,
     k: int,
     filters: ItemFilters,
     niveau: str | None,
     filiere: str | None,
-    exclude: list[int],
-    half_life_days: float,
+    exclude: np.ndarray,
 ) -> list[Scored]:
-    pop = _popularity_subquery(half_life_days)
-    own = (
-        (Item.niveau == niveau) & (Item.filiere == filiere)
-        if niveau and filiere
-        else literal(False)
-    )
-    score = func.coalesce(pop.c.score, 0.0)
-    stmt = (
-        select(Item.id, score.label("score"), own.label("own"))
-        .outerjoin(pop, pop.c.item_id == Item.id)
-        .where(*filters.clauses())
-        .order_by(own.desc(), score.desc(), Item.id.desc())
-        .limit(k)
-    )
-    if exclude:
-        stmt = stmt.where(Item.id.not_in(exclude))
-    rows = await session.execute(stmt)
+    mask = table.eligible(filters)
+    if len(exclude):
+        mask = mask & ~np.isin(table.ids, exclude)
+    if niveau and filiere:
+        own = (table.niveau == niveau) & (table.filiere == filiere)
+    else:
+        own = np.zeros(len(table.ids), dtype=bool)
     return [
         Scored(
-            row.id,
-            float(row.score),
-            f"popular in {niveau} {filiere}" if row.own else "popular with students",
+            int(table.ids[row]),
+            float(table.popularity[row]),
+            f"popular in {niveau} {filiere}" if own[row] else "popular with students",
         )
-        for row in rows
+        for row in _best(table, mask, own.astype(np.float64), k)
     ]
 
 
-async def content_neighbours(
-    *, session: AsyncSession, item: Item, k: int, half_life_days: float
-) -> list[Scored]:
-    """Items sharing the matière, filière and niveau of `item` (in that order of weight)."""
-    same_matiere = func.lower(Item.matiere) == item.matiere.lower()
-    same_filiere = Item.filiere == item.filiere
-    same_niveau = Item.niveau == item.niveau
+def content_neighbours(table: ItemTable, *, row: int, k: int) -> list[Scored]:
+    """Items sharing the matière, filière and niveau of the item at `row` (in that order of
+    weight), the most popular first among equals."""
     similarity = (
-        case((same_matiere, 0.5), else_=0.0)
-        + case((same_filiere, 0.3), else_=0.0)
-        + case((same_niveau, 0.2), else_=0.0)
+        0.5 * (table.matiere == table.matiere[row])
+        + 0.3 * (table.filiere == table.filiere[row])
+        + 0.2 * (table.niveau == table.niveau[row])
     )
-    pop = _popularity_subquery(half_life_days)
-    stmt = (
-        select(Item.id, similarity.label("score"))
-        .outerjoin(pop, pop.c.item_id == Item.id)
-        .where(*ItemFilters().clauses(), Item.id != item.id, similarity > 0)
-        .order_by(similarity.desc(), func.coalesce(pop.c.score, 0.0).desc(), Item.id.desc())
-        .limit(k)
-    )
-    rows = await session.execute(stmt)
-    label = f"{item.matiere}, {item.niveau} {item.filiere}"
-    return [Scored(row.id, float(row.score), f"same subject area as {label}") for row in rows]
+    mask = table.active & (similarity > 0)
+    mask[row] = False
+    card = table.cards[row]
+    label = f"{card['matiere']}, {card['niveau']} {card['filiere']}"
+    return [
+        Scored(int(table.ids[r]), float(similarity[r]), f"same subject area as {label}")
+        for r in _best(table, mask, similarity, k)
+    ]

@@ -1,6 +1,7 @@
 """The active model of this replica, swapped atomically when another version becomes active.
 
-The swap is one reference assignment: a request that already took `holder.current` finishes on
+Each version comes with its neighbour table and a memory of the scores it gave lately. The swap
+is one reference assignment: a request that already took `holder.current` finishes on
 the old model, the next one gets the new; no request fails and no lock is needed. An artefact
 that cannot be loaded is not swapped in: the replica goes on serving the model it holds (or the
 fallbacks), and does not retry that version on every poll.
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import redis.asyncio as aioredis
 from prometheus_client import Gauge
 from redis.asyncio.client import PubSub
@@ -22,6 +25,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.registry import service as registry
+from recommender_service.serving.neighbours import Neighbours
+from shared.freshness import ACTIVE_CHANNEL
 
 if TYPE_CHECKING:
     from recommender_service.ml.artifact import TrainedModel
@@ -29,6 +34,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTIVE_VERSION = Gauge("recommender_active_model_version", "Model version this replica serves")
+
+
+class UserScores:
+    """A version's scores of the users it served lately: they depend on (version, user) only,
+    so another request of the same user (other parameters, a new interaction) reuses them.
+    Bounded by the number of floats held."""
+
+    def __init__(self, model: TrainedModel, *, max_floats: int = 2_000_000) -> None:
+        self.model = model
+        self.max_users = max(1, max_floats // max(len(model.item_ids), 1))
+        self._scores: OrderedDict[int, np.ndarray | None] = OrderedDict()
+
+    def get(self, user_id: int) -> np.ndarray | None:
+        if user_id in self._scores:
+            self._scores.move_to_end(user_id)
+            return self._scores[user_id]
+        scores = self.model.scores_for_user(user_id)
+        self._scores[user_id] = scores
+        if len(self._scores) > self.max_users:
+            self._scores.popitem(last=False)
+        return scores
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,8 @@ class ActiveModel:
     data_snapshot_at: datetime | None
     model: TrainedModel
     known_items: frozenset[int]
+    neighbours: Neighbours
+    scores: UserScores
 
 
 class ModelHolder:
@@ -54,16 +82,15 @@ class ModelHolder:
 
     async def refresh(self, sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
         """Loads the active version from the registry if it is not the one held; True if swapped."""
-        from recommender_service.ml.artifact import TrainedModel
-
         async with sessionmaker() as session:
             version = await registry.get_active(session=session)
             if version is None or version.id in (self.version_id, self.unloadable):
                 return False
             blob = await registry.load_artifact(session=session, version_id=version.id)
         try:
-            # Unpickling tensors takes a while for big models: off the event loop.
-            model = await asyncio.to_thread(TrainedModel.from_bytes, blob)
+            # Unpickling tensors and the neighbour table take a while for big models: off the
+            # event loop.
+            model, neighbours = await asyncio.to_thread(_load, blob)
         except Exception as exc:
             self.unloadable = version.id
             log.error(
@@ -78,6 +105,8 @@ class ModelHolder:
             data_snapshot_at=version.data_snapshot_at,
             model=model,
             known_items=frozenset(int(i) for i in model.item_ids),
+            neighbours=neighbours,
+            scores=UserScores(model),
         )
         self.swaps += 1
         ACTIVE_VERSION.set(version.id)
@@ -97,7 +126,7 @@ class ModelHolder:
         while not stop.is_set():
             pubsub = redis.pubsub()
             try:
-                await pubsub.subscribe(registry.ACTIVE_CHANNEL)
+                await pubsub.subscribe(ACTIVE_CHANNEL)
                 while not stop.is_set():
                     if not await _message_or_stop(pubsub, stop, poll_seconds):
                         return
@@ -113,6 +142,13 @@ class ModelHolder:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+def _load(blob: bytes) -> tuple[TrainedModel, Neighbours]:
+    from recommender_service.ml.artifact import TrainedModel
+
+    model = TrainedModel.from_bytes(blob)
+    return model, Neighbours.build(model)
 
 
 async def _message_or_stop(pubsub: PubSub, stop: asyncio.Event, seconds: float) -> bool:

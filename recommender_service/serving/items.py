@@ -1,15 +1,33 @@
-"""Read-model queries that serving needs: eligible items, item cards, a user's history."""
+"""Every item of the read model in this replica's memory, as numpy columns.
+
+Filters are vector comparisons, cards a list lookup, popularity one array: an uncached answer
+reads no SQL for items. The table is reloaded when the items generation that the cache lookup
+read has moved (some replica's consumer applied an item change, `cache.forget`), and every
+`refresh_seconds` anyway, because popularity moves with every interaction and with time (that
+reload runs in the background while the old table serves). However many requests need a
+reload, one runs.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from recommender_service.readmodel.models import Interaction, Item
+from recommender_service.readmodel import service as readmodel
+from recommender_service.serving.cache import UNAVAILABLE
+
+log = logging.getLogger(__name__)
+
+_MASKS_KEPT = 256  # filter combinations remembered per table
+CARD_FIELDS = ("title", "matiere", "filiere", "niveau", "type", "annee")
+_NO_CARD: dict[str, Any] = dict.fromkeys(CARD_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -19,81 +37,124 @@ class ItemFilters:
     type: str | None = None
     matiere: str | None = None
 
-    def clauses(self) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = [Item.is_active.is_(True)]
-        if self.niveau:
-            where.append(Item.niveau == self.niveau)
-        if self.filiere:
-            where.append(Item.filiere == self.filiere)
-        if self.type:
-            where.append(Item.type == self.type)
-        if self.matiere:
-            where.append(func.lower(Item.matiere) == self.matiere.lower())
-        return where
-
     def cache_key(self) -> str:
         parts = (self.niveau, self.filiere, self.type, (self.matiere or "").lower())
         return ",".join(p or "" for p in parts)
 
 
-@dataclass(frozen=True)
-class ItemCard:
-    id: int
-    title: str
-    matiere: str
-    filiere: str
-    niveau: str
-    type: str
-    annee: int
+class ItemTable:
+    def __init__(
+        self, rows: Sequence[Any], popularity: dict[int, float], *, generation: str, started: float
+    ) -> None:
+        self.ids = np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows))
+        self.active = np.fromiter((r.is_active for r in rows), dtype=bool, count=len(rows))
+        self.niveau = np.array([r.niveau for r in rows], dtype=str)
+        self.filiere = np.array([r.filiere for r in rows], dtype=str)
+        self.type = np.array([r.type for r in rows], dtype=str)
+        self.matiere = np.array([r.matiere.lower() for r in rows], dtype=str)
+        # As shown in every answer (read-only: callers merge them into new dicts).
+        self.cards = [{field: getattr(r, field) for field in CARD_FIELDS} for r in rows]
+        self.popularity = np.array([popularity.get(int(i), 0.0) for i in self.ids])
+        self._rows = {int(item_id): row for row, item_id in enumerate(self.ids)}
+        self.generation = generation
+        self.started = started  # when its SQL was read (monotonic)
+        self._masks: dict[ItemFilters, np.ndarray] = {}
+        self._model_rows: dict[int, np.ndarray] = {}
+
+    def rows_of(self, item_ids: np.ndarray) -> np.ndarray:
+        """Each id's row in the table, -1 for an id the read model does not hold."""
+        pos = np.searchsorted(self.ids, item_ids)
+        pos = np.minimum(pos, max(len(self.ids) - 1, 0))
+        found = (self.ids[pos] == item_ids) if len(self.ids) else np.zeros(len(item_ids), bool)
+        return np.where(found, pos, -1)
+
+    def row(self, item_id: int) -> int | None:
+        return self._rows.get(item_id)
+
+    def eligible(self, filters: ItemFilters) -> np.ndarray:
+        """Per row: active and passing the filters."""
+        mask = self._masks.get(filters)
+        if mask is None:
+            mask = self.active.copy()
+            if filters.niveau:
+                mask &= self.niveau == filters.niveau
+            if filters.filiere:
+                mask &= self.filiere == filters.filiere
+            if filters.type:
+                mask &= self.type == filters.type
+            if filters.matiere:
+                mask &= self.matiere == filters.matiere.lower()
+            if len(self._masks) >= _MASKS_KEPT:
+                self._masks.clear()
+            self._masks[filters] = mask
+        return mask
+
+    def allows(self, item_ids: np.ndarray, filters: ItemFilters) -> np.ndarray:
+        """Per id: held by the read model, active and passing the filters."""
+        rows = self.rows_of(item_ids)
+        return (rows >= 0) & self.eligible(filters)[np.maximum(rows, 0)]
+
+    def model_rows(self, version_id: int, item_ids: np.ndarray) -> np.ndarray:
+        """`rows_of` the model's items, computed once per version."""
+        rows = self._model_rows.get(version_id)
+        if rows is None:
+            rows = self._model_rows[version_id] = self.rows_of(item_ids)
+        return rows
+
+    def card(self, item_id: int) -> dict[str, Any]:
+        row = self._rows.get(item_id)
+        return self.cards[row] if row is not None else _NO_CARD
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    item_id: int
-    kind: str
-    occurred_at: datetime
-    ingested_at: datetime
+class ItemStore:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        half_life_days: float,
+        refresh_seconds: float,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.half_life_days = half_life_days
+        self.refresh_seconds = refresh_seconds
+        self.table: ItemTable | None = None
+        self.loads = 0
+        self._loading: dict[str, asyncio.Task[ItemTable]] = {}
 
+    async def current(self, generation: str) -> ItemTable:
+        """The table for the items generation a lookup just read (UNAVAILABLE: whatever is
+        held, when Redis cannot say)."""
+        table = self.table
+        if table is not None and generation in (table.generation, UNAVAILABLE):
+            if time.monotonic() - table.started > self.refresh_seconds:
+                self._load_soon(table.generation)
+            return table
+        # A load for this generation was started by someone who had read it: its SQL follows
+        # the change, so its table is current for this caller too.
+        task = self._loading.get(generation) or self._load_soon(generation)
+        return await asyncio.shield(task)
 
-async def eligible_item_ids(*, session: AsyncSession, filters: ItemFilters) -> np.ndarray:
-    """Ids of active items passing the filters (the mask that serving applies to the scores)."""
-    rows = await session.scalars(select(Item.id).where(*filters.clauses()))
-    return np.fromiter(rows, dtype=np.int64)
+    def _load_soon(self, generation: str) -> asyncio.Task[ItemTable]:
+        task = self._loading.get(generation)
+        if task is None:
+            task = self._loading[generation] = asyncio.create_task(self._load(generation))
+            task.add_done_callback(lambda t: self._loaded(generation, t))
+        return task
 
+    def _loaded(self, generation: str, task: asyncio.Task[ItemTable]) -> None:
+        self._loading.pop(generation, None)
+        if task.cancelled():
+            return
+        if (exc := task.exception()) is not None:
+            log.warning("item table: reload failed (%s)", exc)
 
-async def item_cards(*, session: AsyncSession, item_ids: list[int]) -> dict[int, ItemCard]:
-    if not item_ids:
-        return {}
-    rows = await session.execute(_card_select().where(Item.id.in_(item_ids)))
-    return {row.id: ItemCard(*row) for row in rows}
-
-
-def _card_select() -> Select:
-    return select(
-        Item.id, Item.title, Item.matiere, Item.filiere, Item.niveau, Item.type, Item.annee
-    )
-
-
-@dataclass(frozen=True)
-class UserActivity:
-    history: list[HistoryEntry]  # latest interaction per item, most recent first
-    seen: np.ndarray  # every item the user has interacted with
-
-
-async def user_activity(*, session: AsyncSession, user_id: int) -> UserActivity:
-    """One indexed query, (user_id, occurred_at): a user's items, latest first."""
-    rows = await session.execute(
-        select(
-            Interaction.item_id,
-            Interaction.kind,
-            Interaction.occurred_at,
-            Interaction.ingested_at,
-        )
-        .where(Interaction.user_id == user_id)
-        .order_by(Interaction.occurred_at.desc())
-    )
-    latest: dict[int, HistoryEntry] = {}
-    for row in rows:
-        if row.item_id not in latest:
-            latest[row.item_id] = HistoryEntry(*row)
-    return UserActivity(list(latest.values()), np.fromiter(latest, dtype=np.int64))
+    async def _load(self, generation: str) -> ItemTable:
+        started = time.monotonic()
+        async with self.sessionmaker() as session:
+            rows = await readmodel.items(session)
+            popularity = await readmodel.popularity(session, half_life_days=self.half_life_days)
+        table = ItemTable(rows, popularity, generation=generation, started=started)
+        if self.table is None or started >= self.table.started:
+            self.table = table
+        self.loads += 1
+        return table

@@ -1,28 +1,30 @@
-"""Personalised top-K for a user, from the active model or a cold-start fallback.
+"""The whole fallback chain of a personalised list, in one place (the recommender owns it; the
+catalog's own fallback is only its last resort when the recommender cannot answer):
 
-Scoring is one batched pass over every item (`scores_for_user`); eligibility (active, filters,
-not yet seen) is a numpy mask; the top K comes from `argpartition`. No Python loop over items.
+1. the active model knows the user: its scores over every item, one batched pass;
+2. the model does not know the user, who has fresh interactions with items it knows: the
+   nearest neighbours of those items (`similar-to-recent`);
+3. otherwise popularity, the user's own niveau and filière first (`popularity`).
+
+Plain functions over what is already in memory (model, item table, the user's activity): no
+I/O. Eligibility (active, filters, not yet seen) is a numpy mask and the top K comes from
+`argpartition`; no Python loop over items.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from recommender_service.readmodel.models import User
 from recommender_service.serving import fallback
 from recommender_service.serving.fallback import Scored
+from recommender_service.serving.history import HistoryEntry, UserActivity
 from recommender_service.serving.holder import ActiveModel
-from recommender_service.serving.items import (
-    HistoryEntry,
-    ItemFilters,
-    eligible_item_ids,
-    user_activity,
-)
+from recommender_service.serving.items import ItemFilters, ItemTable
+from shared.recommendations import Strategy
 
-HISTORY_FOR_REASONS = 20
 RECENT_FOR_COLD_START = 5
 VERBS = {"VIEW": "viewed", "CLICK": "opened", "DOWNLOAD": "downloaded", "RATE": "rated"}
 
@@ -31,7 +33,7 @@ VERBS = {"VIEW": "viewed", "CLICK": "opened", "DOWNLOAD": "downloaded", "RATE": 
 class Ranked:
     items: list[Scored]
     model_version: int | None
-    fallback: str | None  # None: the personalised model answered
+    fallback: Strategy | None  # None: the personalised model answered
 
 
 def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
@@ -45,123 +47,93 @@ def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argsort(-masked[idx], kind="stable")]
 
 
-async def recommend(
+def because(entry: HistoryEntry) -> str:
+    return f"because you {VERBS.get(entry.kind, 'used')} {{anchor}}"
+
+
+def recommend(
     *,
-    session: AsyncSession,
     active: ActiveModel | None,
+    table: ItemTable,
+    activity: UserActivity,
     user_id: int,
     k: int,
     exclude_seen: bool,
     filters: ItemFilters,
-    half_life_days: float,
-) -> tuple[Ranked, list[HistoryEntry]]:
-    activity = await user_activity(session=session, user_id=user_id)
-    history = activity.history[:HISTORY_FOR_REASONS]
-    seen = activity.seen if exclude_seen else None
+) -> Ranked:
+    seen = activity.seen if exclude_seen else np.zeros(0, dtype=np.int64)
     if active is not None:
-        scores = active.model.scores_for_user(user_id)
+        known = [h for h in activity.recent if h.item_id in active.known_items]
+        scores = active.scores.get(user_id)
         if scores is not None:
-            ranked = await _personalised(session, active, scores, k, seen, filters, history)
-            return ranked, history
-        recent = [h for h in history if h.item_id in active.known_items][:RECENT_FOR_COLD_START]
-        if recent:
-            ranked = await _similar_to_recent(session, active, recent, k, seen, filters)
+            return _personalised(active, table, scores, k, seen, filters, known)
+        if known:
+            recent = known[:RECENT_FOR_COLD_START]
+            ranked = _similar_to_recent(active, table, recent, k, seen, filters)
             if ranked.items:
-                return ranked, history
-    user = await session.get(User, user_id)
-    items = await fallback.popular(
-        session=session,
-        k=k,
-        filters=filters,
-        niveau=user.niveau if user else None,
-        filiere=user.filiere if user else None,
-        exclude=[] if seen is None else seen.tolist(),
-        half_life_days=half_life_days,
+                return ranked
+    items = fallback.popular(
+        table, k=k, filters=filters, niveau=activity.niveau, filiere=activity.filiere, exclude=seen
     )
-    return Ranked(items, None, "popularity"), history
+    return Ranked(items, None, Strategy.POPULARITY)
 
 
-def _mask(item_ids: np.ndarray, eligible: np.ndarray, seen: np.ndarray | None) -> np.ndarray:
-    mask = np.isin(item_ids, eligible)
-    if seen is not None and len(seen):
-        mask &= ~np.isin(item_ids, seen)
-    return mask
+def _allowed(
+    table: ItemTable, filters: ItemFilters, seen: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    def allowed(ids: np.ndarray) -> np.ndarray:
+        mask = table.allows(ids, filters)
+        return mask & ~np.isin(ids, seen) if len(seen) else mask
+
+    return allowed
 
 
-async def _personalised(
-    session: AsyncSession,
+def _personalised(
     active: ActiveModel,
+    table: ItemTable,
     scores: np.ndarray,
     k: int,
-    seen: np.ndarray | None,
+    seen: np.ndarray,
     filters: ItemFilters,
-    history: list[HistoryEntry],
+    known: list[HistoryEntry],
 ) -> Ranked:
-    item_ids = np.asarray(active.model.item_ids, dtype=np.int64)
-    eligible = await eligible_item_ids(session=session, filters=filters)
-    best = top_k(np.asarray(scores, dtype=np.float64), _mask(item_ids, eligible, seen), k)
-    known = [h for h in history if h.item_id in active.known_items]
+    item_ids = active.model.item_ids
+    rows = table.model_rows(active.version_id, item_ids)
+    mask = (rows >= 0) & table.eligible(filters)[np.maximum(rows, 0)]
+    if len(seen):
+        mask &= ~np.isin(item_ids, seen)
+    best = top_k(np.asarray(scores, dtype=np.float64), mask, k)
     chosen = item_ids[best]
-    anchors = _closest_anchors(active, chosen, known)
+    anchor, similarity = active.neighbours.closest(active.model, [h.item_id for h in known], chosen)
     items = []
-    for index, item_id in zip(best, chosen, strict=True):
-        anchor = anchors.get(int(item_id))
-        reason = "recommended for you"
-        if anchor is not None:
-            reason = f"because you {VERBS.get(anchor.kind, 'used')} {{anchor}}"
+    for j, (index, item_id) in enumerate(zip(best, chosen, strict=True)):
+        entry = known[anchor[j]] if similarity[j] > 0 else None
         items.append(
-            Scored(int(item_id), float(scores[index]), reason, anchor.item_id if anchor else None)
+            Scored(
+                int(item_id),
+                float(scores[index]),
+                because(entry) if entry else "recommended for you",
+                entry.item_id if entry else None,
+            )
         )
     return Ranked(items, active.version_id, None)
 
 
-def _closest_anchors(
-    active: ActiveModel, chosen: np.ndarray, known: list[HistoryEntry]
-) -> dict[int, HistoryEntry]:
-    """For each chosen item, the most similar item of the user's history (cosine > 0).
-
-    One similarity call per history item (at most HISTORY_FOR_REASONS), not per result."""
-    if not known or not len(chosen):
-        return {}
-    sims = np.full((len(known), len(chosen)), -np.inf)
-    column = {int(item_id): j for j, item_id in enumerate(chosen)}
-    for row, entry in enumerate(known):
-        for item_id, similarity in active.model.similar_items(
-            entry.item_id, len(chosen), candidates=chosen
-        ):
-            sims[row, column[int(item_id)]] = similarity
-    best_row = sims.argmax(axis=0)
-    return {
-        int(item_id): known[best_row[j]]
-        for j, item_id in enumerate(chosen)
-        if sims[best_row[j], j] > 0
-    }
-
-
-async def _similar_to_recent(
-    session: AsyncSession,
+def _similar_to_recent(
     active: ActiveModel,
+    table: ItemTable,
     recent: list[HistoryEntry],
     k: int,
-    seen: np.ndarray | None,
+    seen: np.ndarray,
     filters: ItemFilters,
 ) -> Ranked:
     """A user the model has not seen, with fresh interactions: neighbours of those items."""
-    item_ids = np.asarray(active.model.item_ids, dtype=np.int64)
-    allowed = await eligible_item_ids(session=session, filters=filters)
-    eligible = item_ids[_mask(item_ids, allowed, seen)]
+    allowed = _allowed(table, filters, seen)
     best: dict[int, tuple[float, HistoryEntry]] = {}
     for entry in recent:
-        for item_id, similarity in active.model.similar_items(
-            entry.item_id, k, candidates=eligible[eligible != entry.item_id]
-        ):
-            if int(item_id) not in best or similarity > best[int(item_id)][0]:
-                best[int(item_id)] = (float(similarity), entry)
+        for item_id, similarity in active.neighbours.top(active.model, entry.item_id, k, allowed):
+            if item_id not in best or similarity > best[item_id][0]:
+                best[item_id] = (similarity, entry)
     ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
-    items = [
-        Scored(
-            item_id, sim, f"because you {VERBS.get(entry.kind, 'used')} {{anchor}}", entry.item_id
-        )
-        for item_id, (sim, entry) in ranked
-    ]
-    return Ranked(items, active.version_id, "similar-to-recent")
+    items = [Scored(i, sim, because(entry), entry.item_id) for i, (sim, entry) in ranked]
+    return Ranked(items, active.version_id, Strategy.SIMILAR_TO_RECENT)

@@ -7,8 +7,6 @@ catalog's own outbox events, as its consumer would); "down" is a port with nothi
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +15,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
+from catalog_service.epreuves.schemas import EpreuveRead
 from catalog_service.interactions.service import record_interaction
 from catalog_service.outbox.models import OutboxEvent
-from catalog_service.recommendations.breaker import BreakerState
+from catalog_service.recommendations.breaker import BreakerState, CircuitBreaker
+from catalog_service.recommendations.schemas import RecommendationList
 from catalog_service.users.models import User
 from recommender_service.config import Settings as RecommenderSettings
 from recommender_service.main import create_app as create_recommender
@@ -149,6 +150,12 @@ async def world(
     return World(student=headers, student_id=student.id, papers=papers)
 
 
+def _calls(outcome: str) -> float:
+    """Calls to the recommender so far that ended with `outcome` (the client's counter)."""
+    value = REGISTRY.get_sample_value("catalog_recommender_calls_total", {"outcome": outcome})
+    return value or 0.0
+
+
 def _ids(body: dict[str, Any]) -> list[int]:
     return [item["id"] for item in body["items"]]
 
@@ -251,9 +258,8 @@ async def test_recommender_down_answers_popularity_of_the_users_cell_within_budg
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
     await _student_interacts(app, world, world.papers["b"], InteractionKind.VIEW)
-    started = time.perf_counter()
+    refused = _calls("unreachable")
     response = await _recommend(client, world, k=4)
-    elapsed = time.perf_counter() - started
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["source"], body["strategy"], body["model_version"]) == (
@@ -269,7 +275,7 @@ async def test_recommender_down_answers_popularity_of_the_users_cell_within_budg
         "popular in L2 MATH",
         "popular in MATH",
     ]
-    assert elapsed < TIMEOUT_S
+    assert _calls("unreachable") == refused + 1  # refused at once, not waited for
 
 
 @pytest.mark.parametrize("recommender_mode", ["down"], indirect=True)
@@ -288,14 +294,13 @@ async def test_similar_falls_back_to_the_same_matiere_when_the_recommender_is_do
 async def test_slow_recommender_is_cut_at_the_time_budget(
     client: httpx.AsyncClient, world: World, recommender: Recommender
 ) -> None:
-    started = time.perf_counter()
+    timeouts = _calls("timeout")
     response = await _recommend(client, world)
-    elapsed = time.perf_counter() - started
     assert response.status_code == 200
     assert response.json()["source"] == "fallback"
     assert recommender.app is not None and recommender.app.calls == 1
-    # The recommender would have answered after 2 s; the budget is 0.5 s.
-    assert TIMEOUT_S <= elapsed < TIMEOUT_S + 1.0
+    # The recommender would have answered after 2 s: the call was cut at its 0.5 s budget.
+    assert _calls("timeout") == timeouts + 1
 
 
 @pytest.mark.parametrize("recommender_mode", ["slow"], indirect=True)
@@ -307,10 +312,10 @@ async def test_breaker_opens_after_consecutive_failures_and_stops_calling(
         assert (await _recommend(client, world)).json()["source"] == "fallback"
     assert recommender.app.calls == FAILURES
     assert app.state.recommender.breaker.state is BreakerState.OPEN
-    started = time.perf_counter()
+    skipped = _calls("open")
     response = await _recommend(client, world)
     assert response.json()["source"] == "fallback"
-    assert time.perf_counter() - started < TIMEOUT_S
+    assert _calls("open") == skipped + 1  # answered without a call
     assert recommender.app.calls == FAILURES
 
 
@@ -319,13 +324,15 @@ async def test_breaker_probes_after_the_cool_down_and_closes_when_the_recommende
     app: FastAPI, client: httpx.AsyncClient, world: World, recommender: Recommender
 ) -> None:
     assert recommender.app is not None
-    breaker = app.state.recommender.breaker
-    breaker.reset_timeout_s = 0.3
+    now = [0.0]
+    breaker = app.state.recommender.breaker = CircuitBreaker(
+        failure_threshold=FAILURES, reset_timeout_s=60.0, clock=lambda: now[0]
+    )
     for _ in range(FAILURES):
         await _recommend(client, world)
     assert breaker.state is BreakerState.OPEN
     recommender.app.delay_s = 0  # the recommender recovers
-    await asyncio.sleep(0.35)
+    now[0] += 60.0  # the cool-down is over
     assert breaker.state is BreakerState.HALF_OPEN
     response = await _recommend(client, world)
     assert response.json()["source"] == "recommender"
@@ -378,3 +385,17 @@ async def test_similar_of_an_unknown_epreuve_is_404(
 ) -> None:
     response = await client.get("/v1/epreuves/999999/similar", headers=world.student)
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("recommender_mode", ["up", "down"], indirect=True)
+async def test_each_card_is_the_epreuves_own_read_shape_with_its_score_and_reason(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    response = await _recommend(client, world, k=5)
+    answer = RecommendationList.model_validate_json(response.content)  # the declared shape
+    assert answer.items
+    async with app.state.sessionmaker() as session:
+        for item in response.json()["items"]:
+            epreuve = await epreuves_service.get_active(session=session, epreuve_id=item["id"])
+            expected = EpreuveRead.model_validate(epreuve).model_dump(mode="json")
+            assert {k: v for k, v in item.items() if k not in ("score", "reason")} == expected

@@ -3,6 +3,7 @@ factory, and factories that write the read model through the same code the consu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
@@ -19,12 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.config import Settings
 from recommender_service.main import create_app
+from recommender_service.ml.pipeline import TrainConfig, fit
 from recommender_service.readmodel.service import apply_payload
+from recommender_service.registry import service as registry
+from recommender_service.serving.cache import forget
 from shared.database import make_engine, make_sessionmaker
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 from shared.events import EpreuveUpserted, Event, InteractionCreated, Payload, UserUpserted
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.conftest import asgi_client
+from tests.recommender.synthetic import SyntheticData, generate
 
 SERVICE_KEY = "test-service-key"
 STREAM = "test.catalog.events"
@@ -102,16 +107,21 @@ async def publish(redis: aioredis.Redis, payload: Payload, *, stream: str = STRE
 
 
 class ReadModel:
-    """Writes read-model rows as the consumer would (through `apply_payload`)."""
+    """Writes read-model rows as the consumer would: `apply_payload`, then the change retires
+    what it makes stale (`cache.forget`)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], redis: aioredis.Redis
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.redis = redis
         self._ids = itertools.count(10**7)  # clear of the synthetic set's ids
         self.now = datetime.now(UTC)
 
     async def _apply(self, payload: Payload) -> None:
         async with self.sessionmaker() as session, session.begin():
-            await apply_payload(session, payload, at=self.now)
+            change = await apply_payload(session, payload, at=self.now)
+        await forget(self.redis, [change])
 
     async def user(self, user_id: int, niveau: str = "L2", filiere: str = "MATH") -> None:
         await self._apply(UserUpserted(id=user_id, niveau=Niveau(niveau), filiere=Filiere(filiere)))
@@ -154,8 +164,8 @@ class ReadModel:
 
 
 @pytest.fixture
-def read_model(sessionmaker: async_sessionmaker[AsyncSession]) -> ReadModel:
-    return ReadModel(sessionmaker)
+def read_model(sessionmaker: async_sessionmaker[AsyncSession], redis: aioredis.Redis) -> ReadModel:
+    return ReadModel(sessionmaker, redis)
 
 
 async def load_synthetic(
@@ -209,3 +219,59 @@ async def train_version(
         options=jobs.TrainOptions(**options), trigger="test",
     )  # fmt: skip
     return await jobs.execute(run, sessionmaker=sessionmaker, redis=redis, settings=settings)
+
+
+# A small trained model over a small synthetic read model, for the serving tests.
+CONFIG = TrainConfig(
+    model="neumf", embedding_dim=8, mlp_layers=(16, 8), epochs=3, holdout_metrics=False,
+    refit_full=False, threads=1,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> SyntheticData:
+    return generate(40, 24, 1200, seed=3)
+
+
+@pytest.fixture(scope="module")
+def model_blob(synthetic: SyntheticData) -> bytes:
+    return fit(synthetic.interactions(), CONFIG).to_bytes()
+
+
+async def install(sm: async_sessionmaker[AsyncSession], redis: aioredis.Redis, blob: bytes) -> int:
+    """Registers `blob` as a new version, activates it and tells the replicas."""
+    async with sm() as session, session.begin():
+        version = await registry.create_version(
+            session=session, algorithm="neumf", hyperparameters={}, trigger="test"
+        )
+        await registry.complete_version(
+            session=session, version_id=version.id, blob=blob, metrics={"ndcg@10": 0.5},
+            n_users=40, n_items=24, n_interactions=1200, train_seconds=1.0,
+            data_snapshot_at=version.created_at,
+        )  # fmt: skip
+        await registry.activate(session=session, version_id=version.id)
+    await registry.publish_active(redis, version.id)
+    return version.id
+
+
+async def wait_for_version(client: httpx.AsyncClient, version_id: int) -> None:
+    for _ in range(100):
+        if (await client.get("/v1/model")).json()["served_version"] == version_id:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"version {version_id} never served")
+
+
+@pytest.fixture
+async def served(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    client: httpx.AsyncClient,
+    synthetic: SyntheticData,
+    model_blob: bytes,
+) -> int:
+    """The synthetic read model, and a model trained on it active and loaded by the app."""
+    await load_synthetic(sessionmaker, synthetic)
+    version_id = await install(sessionmaker, redis, model_blob)
+    await wait_for_version(client, version_id)
+    return version_id

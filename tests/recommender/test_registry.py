@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recommender_service.config import Settings
 from recommender_service.registry import service as registry
 from recommender_service.registry.models import ModelVersion
+from shared.freshness import ACTIVE_CHANNEL
 from tests.recommender.conftest import load_synthetic, train_version
 from tests.recommender.synthetic import generate
 
@@ -59,7 +60,7 @@ async def test_publishing_sets_the_pointer_and_notifies_subscribers(
     redis: aioredis.Redis,
 ) -> None:
     pubsub = redis.pubsub()
-    await pubsub.subscribe(registry.ACTIVE_CHANNEL)
+    await pubsub.subscribe(ACTIVE_CHANNEL)
     await pubsub.get_message(timeout=1)  # the subscribe confirmation
     await registry.publish_active(redis, 7)
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)

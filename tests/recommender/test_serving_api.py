@@ -11,77 +11,23 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.main import create_app
-from recommender_service.ml.pipeline import TrainConfig, fit
-from recommender_service.readmodel.service import apply_payload
-from recommender_service.registry import service as registry
 from shared.enums import InteractionKind
 from shared.events import EpreuveDeleted, InteractionCreated
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.recommender.conftest import (
     ReadModel,
+    install,
     load_synthetic,
     make_settings,
     publish,
     service_client,
+    wait_for_version,
 )
-from tests.recommender.synthetic import SyntheticData, generate
-
-CONFIG = TrainConfig(
-    model="neumf", embedding_dim=8, mlp_layers=(16, 8), epochs=3, holdout_metrics=False,
-    refit_full=False, threads=1,
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def synthetic() -> SyntheticData:
-    return generate(40, 24, 1200, seed=3)
-
-
-@pytest.fixture(scope="module")
-def model_blob(synthetic: SyntheticData) -> bytes:
-    return fit(synthetic.interactions(), CONFIG).to_bytes()
-
-
-async def install(sm: async_sessionmaker[AsyncSession], redis: aioredis.Redis, blob: bytes) -> int:
-    """Registers `blob` as a new version, activates it and tells the replicas."""
-    async with sm() as session, session.begin():
-        version = await registry.create_version(
-            session=session, algorithm="neumf", hyperparameters={}, trigger="test"
-        )
-        await registry.complete_version(
-            session=session, version_id=version.id, blob=blob, metrics={"ndcg@10": 0.5},
-            n_users=40, n_items=24, n_interactions=1200, train_seconds=1.0,
-            data_snapshot_at=version.created_at,
-        )  # fmt: skip
-        await registry.activate(session=session, version_id=version.id)
-    await registry.publish_active(redis, version.id)
-    return version.id
-
-
-async def wait_for_version(client: httpx.AsyncClient, version_id: int) -> None:
-    for _ in range(100):
-        if (await client.get("/v1/model")).json()["served_version"] == version_id:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"version {version_id} never served")
-
-
-@pytest.fixture
-async def served(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    redis: aioredis.Redis,
-    client: httpx.AsyncClient,
-    synthetic: SyntheticData,
-    model_blob: bytes,
-) -> int:
-    """The synthetic read model, and a model trained on it active and loaded by the app."""
-    await load_synthetic(sessionmaker, synthetic)
-    version_id = await install(sessionmaker, redis, model_blob)
-    await wait_for_version(client, version_id)
-    return version_id
+from tests.recommender.synthetic import SyntheticData
 
 
 def _seen(data: SyntheticData, user_id: int) -> set[int]:
@@ -175,20 +121,6 @@ async def test_filters_hold(
     assert {i["type"] for i in body["items"]} == {item_type}
 
 
-async def test_deactivated_items_are_never_recommended(
-    client: httpx.AsyncClient,
-    served: int,
-    synthetic: SyntheticData,
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> None:
-    user_id = int(synthetic.user_ids[0])
-    first = (await _recommend(client, user_id, k=1))["items"][0]["item_id"]
-    async with sessionmaker() as session, session.begin():
-        await apply_payload(session, EpreuveDeleted(id=first), at=datetime.now(UTC))
-    body = await _recommend(client, user_id, k=100, exclude_seen=False)
-    assert first not in {i["item_id"] for i in body["items"]}
-
-
 async def test_the_second_call_is_served_from_the_cache(
     client: httpx.AsyncClient, served: int, synthetic: SyntheticData
 ) -> None:
@@ -198,7 +130,7 @@ async def test_the_second_call_is_served_from_the_cache(
     assert (first["cached"], second["cached"]) == (False, True)
     assert second["items"] == first["items"]
     stats = (await client.get("/v1/stats")).json()
-    assert stats["cache"] == {"hits": 1, "misses": 1}
+    assert stats["cache"] == {"hits": 1, "memory_hits": 1, "misses": 1}
     assert (await _recommend(client, user_id, k=6))["cached"] is False  # other parameters
 
 
@@ -210,6 +142,32 @@ async def consuming_client(
     app = create_app(make_settings(database_url, redis_url, tmp_path, consumer_enabled=True))
     async with service_client(app, lifespan=True) as c:
         yield c
+
+
+async def test_an_item_deleted_through_the_stream_leaves_the_same_cached_request(
+    consuming_client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: aioredis.Redis,
+    synthetic: SyntheticData,
+    model_blob: bytes,
+) -> None:
+    await load_synthetic(sessionmaker, synthetic)
+    await wait_for_version(consuming_client, await install(sessionmaker, redis, model_blob))
+    user_id = int(synthetic.user_ids[0])
+    params = {"k": 100, "exclude_seen": False}
+    before = await _recommend(consuming_client, user_id, **params)
+    assert (await _recommend(consuming_client, user_id, **params))["cached"] is True
+    first = before["items"][0]["item_id"]
+    await publish(redis, EpreuveDeleted(id=first))
+    for _ in range(200):
+        after = await _recommend(consuming_client, user_id, **params)
+        if not after["cached"]:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the cached answer outlived the deletion")
+    ids = [i["item_id"] for i in after["items"]]
+    assert ids == [i["item_id"] for i in before["items"] if i["item_id"] != first]
 
 
 async def test_an_interaction_event_invalidates_that_users_cache(
@@ -333,10 +291,33 @@ async def test_an_item_unknown_everywhere_is_a_404(client: httpx.AsyncClient) ->
     assert response.json()["code"] == "not_found"
 
 
-async def test_health_readiness_and_metrics_answer(client: httpx.AsyncClient) -> None:
+async def _samples(client: httpx.AsyncClient, name: str) -> dict[str, float]:
+    """The samples of one metric family in `/metrics`, by their labels."""
+    text = (await client.get("/metrics")).text
+    return {
+        ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+async def test_health_readiness_and_metrics_count_each_lookup(
+    client: httpx.AsyncClient, read_model: ReadModel
+) -> None:
     assert (await client.get("/readyz")).json()["status"] == "ready"
-    metrics = await client.get("/metrics")
-    assert "recommender_cache_lookups_total" in metrics.text
+    await read_model.user(1)
+    await read_model.item(10)
+    name = "recommender_cache_lookups_total"
+    before = await _samples(client, name)
+    await _recommend(client, 1)
+    after_miss = await _samples(client, name)
+    await _recommend(client, 1)
+    after_hit = await _samples(client, name)
+    delta = {k: after_miss[k] - before.get(k, 0.0) for k in after_miss}
+    assert delta == {"result=memory": 0.0, "result=redis": 0.0, "result=miss": 1.0}
+    delta = {k: after_hit[k] - after_miss[k] for k in after_hit}
+    assert delta == {"result=memory": 1.0, "result=redis": 0.0, "result=miss": 0.0}
 
 
 async def test_recommendations_are_served_while_redis_is_down(

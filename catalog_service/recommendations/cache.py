@@ -1,0 +1,200 @@
+"""The catalog's cache of its final answers (hydrated épreuve cards), in this process's memory
+and in Redis; and the rule that retires them.
+
+Redis holds one hash per user (`…:u:<id>`: their recommendations) or épreuve (`…:i:<id>`: its
+similar épreuves). A field names the request plus the five values the answer depends on, which
+the lookup reads in the same round trip (one Lua script) as the entry:
+- this user's token here, replaced after each of their interactions (`forget`);
+- the épreuves generation here, bumped by any change to an épreuve (`forget`);
+- the recommender's active version, items generation and this user's token there
+  (`shared.freshness`), which it moves whenever its answers change.
+An answer computed from state read before a change is stored under the old values and never
+read. The memory layer (`catalog_service.memory`) hears the same changes as notices: this
+service's own, the recommender's, and any activation. Entries are the response bytes as sent,
+with their own expiry; counters and averages in them may lag by at most `ttl_seconds`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+
+from catalog_service.memory import CHANNEL
+from shared.events import (
+    EpreuveDeleted,
+    EpreuveUpserted,
+    EvaluationUpserted,
+    Event,
+    InteractionCreated,
+    InvalidEvent,
+    UserDeleted,
+    UserUpserted,
+)
+from shared.freshness import (
+    ABSENT,
+    ACTIVE_POINTER_KEY,
+    ITEMS_GENERATION_KEY,
+    USER_TOKEN_TTL_SECONDS,
+    user_scope,
+    user_token_key,
+)
+from shared.nearcache import EVERYTHING, NearCache
+
+logger = logging.getLogger(__name__)
+
+LOOKUPS = Counter("catalog_recommendations_cache_total", "Answer cache lookups", ["result"])
+_MEMORY_HIT, _REDIS_HIT, _MISS = (LOOKUPS.labels(r) for r in ("memory", "redis", "miss"))
+
+PREFIX = "catalog:recommendations"
+GENERATION_KEY = f"{PREFIX}:gen"
+_NO_USER = f"{PREFIX}:t:none"  # never written: similar lists depend on no user
+
+_GET = """
+local stamp = {}
+for i = 1, 5 do stamp[i] = redis.call('GET', KEYS[i]) or ARGV[2] end
+stamp[6] = redis.call('HGET', KEYS[6], ARGV[1] .. '|' .. table.concat(stamp, '|', 1, 5))
+return stamp
+"""
+
+
+def _user_token_key(user_id: int) -> str:
+    return f"{PREFIX}:t:{user_id}"
+
+
+def item_scope(epreuve_id: int) -> str:
+    return f"i:{epreuve_id}"
+
+
+@dataclass(frozen=True)
+class Found:
+    body: bytes | None  # the cached answer, ready to send
+    stamp: str | None  # the values it depends on, None when Redis could not say
+    mark: int  # the memory layer's position before the lookup
+
+
+class AnswerCache:
+    def __init__(self, redis: aioredis.Redis, memory: NearCache, *, ttl_seconds: int) -> None:
+        """`redis` must not decode responses: entries are bytes."""
+        self.redis = redis
+        self.memory = memory
+        self.ttl_seconds = min(ttl_seconds, USER_TOKEN_TTL_SECONDS)
+        self._get = redis.register_script(_GET)
+
+    def _memory_expiry(self) -> float:
+        # An alias of an entry already in memory: the entry's own expiry is not kept there,
+        # and a shorter life only costs a Redis read.
+        return time.time() + min(self.ttl_seconds, 60)
+
+    def remembered(self, scope: str, key: str) -> bytes | None:
+        """The memory layer alone: no round trip (`recommendations.memory_hits`)."""
+        body = self.memory.get(scope, key)
+        if body is not None:
+            _MEMORY_HIT.inc()
+        return body  # type: ignore[no-any-return]
+
+    async def lookup(
+        self, scope: str, key: str, *, user_id: int | None, alias: str | None = None
+    ) -> Found:
+        """Memory, else Redis. Redis down is a miss: the answer is computed, not stored.
+
+        `alias`: the raw request the answer is also kept under in memory (`remembered`)."""
+        mark = self.memory.mark()
+        body = self.remembered(scope, key)
+        if body is not None:
+            if alias is not None:
+                self.memory.put(scope, alias, body, mark=mark, expires_at=self._memory_expiry())
+            return Found(body, None, mark)
+        keys = [
+            _user_token_key(user_id) if user_id is not None else _NO_USER,
+            GENERATION_KEY,
+            ACTIVE_POINTER_KEY,
+            ITEMS_GENERATION_KEY,
+            user_token_key(user_id) if user_id is not None else _NO_USER,
+            f"{PREFIX}:{scope}",
+        ]
+        try:
+            *values, raw = await self._get(keys=keys, args=[key, ABSENT])
+        except (RedisError, OSError):
+            _MISS.inc()
+            return Found(None, None, mark)
+        stamp = b"|".join(values).decode()
+        if raw is not None:
+            expires, _, body = raw.partition(b"|")
+            if float(expires) > time.time():
+                _REDIS_HIT.inc()
+                for name in (key, alias) if alias is not None else (key,):
+                    self.memory.put(scope, name, body, mark=mark, expires_at=float(expires))
+                return Found(body, stamp, mark)
+        _MISS.inc()
+        return Found(None, stamp, mark)
+
+    async def store(
+        self, found: Found, scope: str, key: str, body: bytes, *, alias: str | None = None
+    ) -> None:
+        """Keeps `body`, a miss's answer, under the stamp its lookup read."""
+        if found.stamp is None:
+            return
+        expires = time.time() + self.ttl_seconds
+        for name in (key, alias) if alias is not None else (key,):
+            self.memory.put(scope, name, body, mark=found.mark, expires_at=expires)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"{PREFIX}:{scope}", f"{key}|{found.stamp}", b"%.3f|%s" % (expires, body))
+            pipe.expire(f"{PREFIX}:{scope}", self.ttl_seconds)
+            with contextlib.suppress(RedisError, OSError):
+                await pipe.execute()
+
+
+async def forget(
+    redis: aioredis.Redis, *, users: Iterable[int] = (), epreuves_changed: bool = False
+) -> None:
+    """Retires the answers these catalog changes make stale, on every replica: a user's own
+    after their interactions (the épreuves they used leave their lists), every answer after an
+    épreuve changed (its card, or whether it may be listed at all). One MULTI and one notice.
+
+    Never fails its caller, whose write is committed: with Redis unreachable, nothing is read
+    from the caches either (lookups miss, the memory layer is not trusted while unsubscribed)."""
+    users = set(users)
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            for user_id in users:
+                token = secrets.token_hex(8)
+                pipe.set(_user_token_key(user_id), token, ex=USER_TOKEN_TTL_SECONDS)
+                pipe.delete(f"{PREFIX}:{user_scope(user_id)}")
+            if epreuves_changed:
+                pipe.incr(GENERATION_KEY)
+            scopes = [EVERYTHING] if epreuves_changed else [user_scope(u) for u in sorted(users)]
+            if scopes:
+                pipe.publish(CHANNEL, " ".join(scopes))
+                await pipe.execute()
+    except (RedisError, OSError) as exc:
+        logger.warning("recommendation answers not retired (%r)", exc)
+
+
+async def forget_events(redis: aioredis.Redis, events: Iterable[Event]) -> None:
+    """`forget` for the catalog's own events as the outbox relay publishes them: every writer
+    (API, console, seed, another replica) ends there, whichever path it took. The API's own
+    write paths retire their user's answers already, before answering (read-your-writes: the
+    group commit, the routes that record a view, a download or a rating); this is the net."""
+    users: set[int] = set()
+    epreuves_changed = False
+    for event in events:
+        try:
+            payload = event.parsed()
+        except InvalidEvent:
+            continue
+        match payload:
+            case InteractionCreated() | EvaluationUpserted():
+                users.add(payload.user_id)
+            case UserUpserted() | UserDeleted():
+                users.add(payload.id)
+            case EpreuveUpserted() | EpreuveDeleted():
+                epreuves_changed = True
+    await forget(redis, users=users, epreuves_changed=epreuves_changed)

@@ -1,0 +1,65 @@
+"""Repeated recommendation requests answered straight from this process's memory, before
+routing.
+
+A cached answer costs less than FastAPI's routing, parameter validation and dependencies around
+it. So a GET of /v1/users/me/recommendations or /v1/epreuves/{id}/similar whose bearer token
+this process verified before, whose account standing it holds (`auth.readers`), and whose exact
+query string the validated route answered for that user or épreuve (nothing retired since:
+`recommendations.cache`), gets those bytes here. Anything else (a first request, an unknown or
+revoked token, an error, other paths) goes on to the app unchanged, where every check runs with
+its error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from catalog_service.auth.readers import reader_in_memory
+from catalog_service.recommendations.cache import item_scope
+from catalog_service.recommendations.service import alias_of
+from shared.freshness import user_scope
+
+_MINE = "/v1/users/me/recommendations"
+# Canonical ids only (no sign, no leading zero): the scope must be the route's own.
+_SIMILAR = re.compile(r"/v1/epreuves/([1-9][0-9]{0,18})/similar")
+
+
+class MemoryHits:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = _remembered(scope)
+            if body is not None:
+                await send(_start(len(body)))
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _remembered(scope: Scope) -> bytes | None:
+    path = scope["path"]
+    similar = None if path == _MINE else _SIMILAR.fullmatch(path)
+    if path != _MINE and similar is None:
+        return None
+    state = scope["app"].state
+    answers = getattr(state, "answers", None)
+    if answers is None:  # still starting
+        return None
+    authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+    user_id = reader_in_memory(state, authorization)
+    if user_id is None:
+        return None
+    alias = alias_of(scope["query_string"].decode("latin-1"))
+    assert alias is not None
+    if similar is None:
+        return answers.remembered(user_scope(user_id), alias)
+    return answers.remembered(item_scope(int(similar.group(1))), alias)
+
+
+def _start(length: int) -> Message:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
+    return {"type": "http.response.start", "status": 200, "headers": headers}

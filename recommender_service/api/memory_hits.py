@@ -1,0 +1,64 @@
+"""Repeated serving requests answered straight from this process's memory, before routing.
+
+FastAPI's routing, parameter validation and dependency solving cost more than a cached answer
+itself (measured in process: about 110 of the 170 µs of a hit with the seven query parameters of
+the recommendations route, against 60 µs for the bare route's whole handling). So a GET of
+/v1/users/{id}/recommendations or /v1/items/{id}/similar whose exact query string the validated
+route answered before, and that nothing retired since (`serving.cache`), gets those bytes here,
+after the same service-key check. Anything else (a first request, a wrong key, an error, other
+paths) goes on to the app unchanged, and is answered, validated and cached there.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recommender_service.serving import service
+from shared.service_auth import SERVICE_KEY_HEADER, service_key_matches
+
+# Canonical ids only (no sign, no leading zero): the cache scope must be the route's own.
+_PATH = re.compile(
+    r"/v1/(?:users/([1-9][0-9]{0,18})/recommendations|items/([1-9][0-9]{0,18})/similar)"
+)
+_KEY_HEADER = SERVICE_KEY_HEADER.lower().encode()
+
+
+class MemoryHits:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = _remembered(scope)
+            if body is not None:
+                await send(_start(len(body)))
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _remembered(scope: Scope) -> bytes | None:
+    match = _PATH.fullmatch(scope["path"])
+    if match is None:
+        return None
+    state = scope["app"].state
+    serving = getattr(state, "serving", None)
+    if serving is None:  # still starting
+        return None
+    given = next((v for k, v in scope["headers"] if k == _KEY_HEADER), None)
+    expected = state.settings.service_api_key.get_secret_value()
+    if given is None or not service_key_matches(given.decode("latin-1"), expected):
+        return None  # the app answers the 401
+    user_id, item_id = match.groups()
+    query = scope["query_string"].decode("latin-1")
+    if user_id is not None:
+        scope_name = serving.cache.user_scope(int(user_id))
+        return service.remembered(serving, "recommendations", scope_name, query)
+    return service.remembered(serving, "similar", serving.cache.item_scope(int(item_id)), query)
+
+
+def _start(length: int) -> Message:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
+    return {"type": "http.response.start", "status": 200, "headers": headers}
