@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from recommender_service.errors import Conflict, NotFound
 from recommender_service.registry import service as registry
 from recommender_service.registry.models import Experiment, ExperimentStatus, VersionStatus
+from shared.freshness import EXPERIMENT_POINTER_KEY
 
-EXPERIMENT_POINTER_KEY = "recommender:experiment:current"
 # Candidates: trained versions that are not the active one.
 CANDIDATES = (VersionStatus.READY.value, VersionStatus.ARCHIVED.value)
 
