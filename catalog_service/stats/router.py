@@ -25,7 +25,9 @@ async def stats(
     return await service.collect(session=session, client=recommender)
 
 
-@router.get("/v1/stats/recommendations", name="recommendation_stats")
+@router.get(
+    "/v1/stats/recommendations", name="recommendation_stats", responses=error_responses(422)
+)
 async def recommendation_stats(
     _admin: AdminUser,
     session: SessionDep,
