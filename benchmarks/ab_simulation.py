@@ -1,10 +1,10 @@
 """A simulated A/B test of two model versions, end to end on real processes (issue 13 §2).
 
-Starts throw-away embedded PostgreSQL and Redis, the recommender and the catalog as their own
-processes on 127.0.0.1, seeds the demo set through the catalog, trains two versions through the
-admin API (a weak control: one epoch, 8 dimensions; a candidate: more epochs, 32 dimensions),
-makes the control the active version, then starts an experiment through the catalog
-(`POST /v1/recommender/experiments`, `--traffic` of the users on the candidate).
+Starts the product on throw-away embedded PostgreSQL and Redis (`benchmarks/stack.py`: both
+services as their own processes on 127.0.0.1, the demo set seeded through the catalog), trains
+two versions through the recommender's API (a weak control: one epoch; a candidate:
+`--epochs`), makes the control the active version, then starts an experiment through the
+catalog (`POST /v1/recommender/experiments`, `--traffic` of the users on the candidate).
 
 A scripted population then uses the lists: each student asks for recommendations `--rounds`
 times; a list is engaged with with probability `--ctr` on the control arm and `--ctr × --lift`
@@ -24,13 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -42,10 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.e2e import _free_port, _servers, _start, _stop, _until  # noqa: E402
-from catalog_service.auth.tokens import TokenSigner, TokenType  # noqa: E402
-from migrations.runner import upgrade  # noqa: E402
-from shared.service_auth import SERVICE_KEY_HEADER  # noqa: E402
+from benchmarks.stack import Stack, running, until  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
 ADMIN_EMAIL = "ab-admin@example.org"
@@ -59,7 +53,7 @@ async def _train(service: httpx.AsyncClient, body: dict[str, Any]) -> int:
         versions = (await service.get("/v1/models", params={"limit": 100})).json()["items"]
         return next(v for v in versions if v["id"] == run)["status"] not in ("training",)
 
-    await _until(finished, 900, f"version {run} trained")
+    await until(finished, 900, f"version {run} trained")
     return int(run)
 
 
@@ -112,108 +106,87 @@ def _mrr(counts: Counter[str]) -> float:
     return round(total / lists, 4) if lists else 0.0
 
 
-async def _simulate(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    catalog_url = f"http://127.0.0.1:{env['CATALOG_PORT']}"
-    logs = Path(env["DATA_DIR"])
-    results: dict[str, Any] = {}
-    processes = [
-        _start("recommender_service", env, logs / "recommender.log"),
-        _start("catalog_service", env, logs / "catalog.log"),
-    ]
-    try:
-        async with (
-            httpx.AsyncClient(base_url=catalog_url, timeout=60) as catalog,
-            httpx.AsyncClient(base_url=env["RECOMMENDER_URL"], timeout=60,
-                              headers={SERVICE_KEY_HEADER: env["SERVICE_API_KEY"]}) as service,
-        ):  # fmt: skip
-            for client, name in ((service, "recommender"), (catalog, "catalog")):
-                await _until(lambda c=client: _ready(c), 120, f"{name} ready")
-            seeded = await asyncio.to_thread(
-                subprocess.run, [sys.executable, "-m", "catalog_service", "seed", "--seed", "42"],
-                env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-            )  # fmt: skip
-            if seeded.returncode != 0:
-                raise SystemExit(f"seed failed: {seeded.stderr[-2000:]}")
+def _create_admin(stack: Stack) -> str:
+    """An admin through the catalog's own command; its password."""
+    password = secrets.token_urlsafe(16)
+    created = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "catalog_service", "create-user", "--email", ADMIN_EMAIL,
+         "--password", password, "--role", "admin"],
+        env=stack.env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if created.returncode != 0:
+        raise SystemExit(f"create-user failed: {created.stderr[-2000:]}")
+    return password
 
-            async def consumed() -> bool:
-                counts = (await service.get("/v1/stats")).json()["read_model"]
-                return bool(counts["interactions"] == 15_000)
 
-            await _until(consumed, 300, "recommender consumed the seed")
-            print("seeded and consumed", flush=True)
-            control = await _train(service, {"epochs": 1, "embedding_dim": 8, "batch_size": 512})
-            candidate = await _train(
-                service, {"epochs": args.epochs, "embedding_dim": 32, "batch_size": 512}
+async def _simulate(args: argparse.Namespace, stack: Stack, password: str) -> dict[str, Any]:
+    results: dict[str, Any] = {"control_version": stack.notes["model_version"]}
+    async with (
+        httpx.AsyncClient(base_url=stack.catalog, timeout=60) as catalog,
+        httpx.AsyncClient(base_url=stack.recommender, timeout=60,
+                          headers=stack.service_headers) as service,
+    ):  # fmt: skip
+        control = int(stack.notes["model_version"])
+        candidate = await _train(
+            service, {"epochs": args.epochs, "embedding_dim": 32, "batch_size": 512}
+        )
+        print(f"trained control {control} and candidate {candidate}", flush=True)
+        admin = await _admin(catalog, password)
+        # The candidate may have been activated on its metrics: the control is the active one.
+        activated = await catalog.post(f"/v1/recommender/models/{control}/activate", headers=admin)
+        assert activated.status_code == 200, activated.text
+
+        async def serving_control() -> bool:
+            return bool((await service.get("/v1/model")).json()["served_version"] == control)
+
+        await until(serving_control, 120, "the control served")
+        body = {"candidate_version": candidate, "traffic": args.traffic}
+        started = await catalog.post("/v1/recommender/experiments", json=body, headers=admin)
+        assert started.status_code == 201, started.text
+        experiment = started.json()
+        print(f"experiment {experiment['id']} running: {experiment}", flush=True)
+
+        user_ids = list(range(12, int(stack.notes["users"]) + 1))  # 1-11: admin, teachers
+        students = [{"Authorization": f"Bearer {t}"} for t in stack.student_tokens(user_ids)]
+
+        async def arms_served() -> bool:
+            answer = (await catalog.get(RECOMMENDATIONS, headers=students[0])).json()
+            return answer.get("experiment_id") == experiment["id"]
+
+        await until(arms_served, 120, "answers carry the experiment's arms")
+        did: dict[str, Counter[str]] = {k: Counter() for k in ("control", "candidate",
+                                                               "none", "errors")}  # fmt: skip
+        rng = random.Random(args.seed)
+        began = time.perf_counter()
+        gate = asyncio.Semaphore(args.clients)
+
+        async def one(headers: dict[str, str], seed: int) -> None:
+            async with gate:
+                await _student(catalog, headers, random.Random(seed), args, did)
+
+        await asyncio.gather(*(one(h, rng.randrange(2**32)) for h in students))
+        results["simulation_seconds"] = round(time.perf_counter() - began, 1)
+        await asyncio.sleep(2.0)  # the impression log's flush interval, with margin
+        current = (await catalog.get("/v1/recommender/experiments/current",
+                                     headers=admin)).json()  # fmt: skip
+        stats = (await catalog.get("/v1/stats/recommendations", params={"days": 1},
+                                   headers=admin)).json()  # fmt: skip
+        results.update(
+            experiment={k: current[k] for k in ("id", "candidate_version",
+                                                 "control_version", "traffic")},
+            online=current["online"],
+            groups=stats["groups"],
+            script={arm: {**{k: v for k, v in c.items() if not k.startswith("rr@")},
+                          "mrr": _mrr(c)} for arm, c in did.items() if c},
+        )  # fmt: skip
+        if args.promote:
+            promoted = await catalog.post(
+                "/v1/recommender/experiments/current/promote", headers=admin
             )
-            print(f"trained control {control} and candidate {candidate}", flush=True)
-            admin = await _admin(catalog, env["FIRST_ADMIN_PASSWORD"])
-            activated = await catalog.post(
-                f"/v1/recommender/models/{control}/activate", headers=admin
-            )
-            assert activated.status_code == 200, activated.text
-
-            async def serving_control() -> bool:
-                return bool((await service.get("/v1/model")).json()["served_version"] == control)
-
-            await _until(serving_control, 120, "the control served")
-            body = {"candidate_version": candidate, "traffic": args.traffic}
-            started = await catalog.post("/v1/recommender/experiments", json=body, headers=admin)
-            assert started.status_code == 201, started.text
-            experiment = started.json()
-            print(f"experiment {experiment['id']} running: {experiment}", flush=True)
-
-            signer = TokenSigner(secret=env["JWT_SECRET"])
-            users = (await service.get("/v1/stats")).json()["read_model"]["users"]
-            students = [
-                {"Authorization": f"Bearer {signer.issue(uid, TokenType.ACCESS, version=0)}"}
-                for uid in range(12, users + 1)  # ids 1-11: the admins and the teachers
-            ]
-
-            async def arms_served() -> bool:
-                answer = (await catalog.get(RECOMMENDATIONS, headers=students[0])).json()
-                return answer.get("experiment_id") == experiment["id"]
-
-            await _until(arms_served, 120, "answers carry the experiment's arms")
-            did: dict[str, Counter[str]] = {k: Counter() for k in ("control", "candidate",
-                                                                   "none", "errors")}  # fmt: skip
-            rng = random.Random(args.seed)
-            began = time.perf_counter()
-            gate = asyncio.Semaphore(args.clients)
-
-            async def one(headers: dict[str, str], seed: int) -> None:
-                async with gate:
-                    await _student(catalog, headers, random.Random(seed), args, did)
-
-            await asyncio.gather(*(one(h, rng.randrange(2**32)) for h in students))
-            results["simulation_seconds"] = round(time.perf_counter() - began, 1)
-            await asyncio.sleep(2.0)  # the impression log's flush interval, with margin
-            current = (await catalog.get("/v1/recommender/experiments/current",
-                                         headers=admin)).json()  # fmt: skip
-            stats = (await catalog.get("/v1/stats/recommendations", params={"days": 1},
-                                       headers=admin)).json()  # fmt: skip
-            results.update(
-                experiment={k: current[k] for k in ("id", "candidate_version",
-                                                     "control_version", "traffic")},
-                online=current["online"],
-                groups=stats["groups"],
-                script={arm: {**{k: v for k, v in c.items() if not k.startswith("rr@")},
-                              "mrr": _mrr(c)} for arm, c in did.items() if c},
-            )  # fmt: skip
-            if args.promote:
-                promoted = await catalog.post(
-                    "/v1/recommender/experiments/current/promote", headers=admin
-                )
-                model = (await catalog.get("/v1/recommender/model", headers=admin)).json()
-                results["promoted"] = {"status": promoted.json()["status"],
-                                       "active_version": model["active"]["id"]}  # fmt: skip
-    finally:
-        for process in processes:
-            _stop(process)
+            model = (await catalog.get("/v1/recommender/model", headers=admin)).json()
+            results["promoted"] = {"status": promoted.json()["status"],
+                                   "active_version": model["active"]["id"]}  # fmt: skip
     return results
-
-
-async def _ready(client: httpx.AsyncClient) -> bool:
-    return (await client.get("/readyz")).status_code == 200
 
 
 def _table(results: dict[str, Any]) -> str:
@@ -255,30 +228,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--promote", action="store_true", help="promote the candidate at the end")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="epreuves-bench-ab-"))
-    try:
-        with _servers(scratch) as urls:
-            for schema in ("catalog", "recommender"):
-                upgrade(schema, urls["DATABASE_URL"])
-            recommender_port = str(_free_port())
-            env = {
-                **os.environ, **urls,
-                "DATA_DIR": str(scratch / "data"),
-                "SERVICE_API_KEY": secrets.token_urlsafe(24),
-                "JWT_SECRET": secrets.token_urlsafe(32),
-                "CATALOG_PORT": str(_free_port()),
-                "RECOMMENDER_PORT": recommender_port,
-                "RECOMMENDER_URL": f"http://127.0.0.1:{recommender_port}",
-                "FIRST_ADMIN_EMAIL": ADMIN_EMAIL,
-                "FIRST_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-                "LOG_LEVEL": "WARNING",
-                "AUTO_RETRAIN_ENABLED": "false",
-            }  # fmt: skip
-            Path(env["DATA_DIR"]).mkdir(parents=True)
-            env["CATALOG_URL"] = f"http://127.0.0.1:{env['CATALOG_PORT']}"
-            results = asyncio.run(_simulate(args, env))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with running(workers=1, epochs=1) as stack:  # the control: one epoch
+        results = asyncio.run(_simulate(args, stack, _create_admin(stack)))
     report = {"benchmark": "ab_simulation", "at": datetime.now(UTC).isoformat(timespec="seconds"),
               "params": vars(args), **results}  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
