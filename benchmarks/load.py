@@ -41,6 +41,19 @@ class Load:
     tool: str = "wrk" if shutil.which("wrk") else "python"
 
 
+def announce(load: Load) -> None:
+    """Says which load generator measures, and how it falls back when wrk is missing."""
+    if load.tool == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: install it (apt-get install wrk) or pass --tool python")
+    if load.tool == "python":
+        why = "asked for" if shutil.which("wrk") else "wrk not installed (apt-get install wrk)"
+        print(
+            f"load generator: the Python client ({why}); its own cost per request caps every "
+            "row and the baseline alike, so read the ratios, not the rates",
+            flush=True,
+        )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

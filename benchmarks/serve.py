@@ -42,6 +42,7 @@ from benchmarks.load import (  # noqa: E402
     Load,
     Request,
     against,
+    announce,
     bare_baseline,
     free_port,
     load_average,
@@ -151,6 +152,7 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="folder for py-spy flame graphs")
     args = parser.parse_args()
     load = Load(connections=args.connections, seconds=args.seconds, runs=args.runs, tool=args.tool)
+    announce(load)
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     postgres = EmbeddedPostgres(scratch / "pg", keep=False)
