@@ -29,7 +29,7 @@ class EventType(StrEnum):
     EPREUVE_DELETED = "epreuve.deleted"
     INTERACTION_CREATED = "interaction.created"
     EVALUATION_UPSERTED = "evaluation.upserted"
-    IMPRESSION_RECORDED = "impression.recorded"
+    IMPRESSIONS_RECORDED = "impressions.recorded"
 
 
 class Payload(BaseModel):
@@ -88,7 +88,8 @@ ListSource = Literal["recommender", "fallback"]
 class ImpressionRecorded(Payload):
     """A recommendation list as the catalog showed it to a user: `item_ids[p - 1]` was at
     position p. Interactions that name its `id` (their `recommendation_id`) are attributed to
-    it; the recommender counts what each user was shown (rotation)."""
+    it; the recommender counts what each user was shown (rotation). Published in batches
+    (`ImpressionsRecorded`)."""
 
     id: uuid.UUID = Field(description="The list's recommendation_id")
     user_id: int
@@ -105,6 +106,13 @@ class ImpressionRecorded(Payload):
     shown_at: datetime
 
 
+class ImpressionsRecorded(Payload):
+    """The lists one flush of the catalog's impression log wrote: one event for them all, so
+    that a list shown costs a row, not an event (outbox row, stream entry, consumer pass)."""
+
+    lists: list[ImpressionRecorded] = Field(max_length=10_000)
+
+
 PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.USER_UPSERTED: UserUpserted,
     EventType.USER_DELETED: UserDeleted,
@@ -112,7 +120,7 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.EPREUVE_DELETED: EpreuveDeleted,
     EventType.INTERACTION_CREATED: InteractionCreated,
     EventType.EVALUATION_UPSERTED: EvaluationUpserted,
-    EventType.IMPRESSION_RECORDED: ImpressionRecorded,
+    EventType.IMPRESSIONS_RECORDED: ImpressionsRecorded,
 }
 _TYPES: dict[type[Payload], EventType] = {model: t for t, model in PAYLOADS.items()}
 

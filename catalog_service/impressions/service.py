@@ -1,8 +1,9 @@
-"""Writing impressions: the rows and their `impression.recorded` events in one transaction.
+"""Writing impressions: the rows and one `impressions.recorded` event for them, in one
+transaction.
 
 One statement for any number of lists (the inputs as arrays; each list's items as the text of
 an array, since PostgreSQL's unnest would flatten an array of arrays). A list already written
-(a flush retried after a commit whose outcome was lost) is skipped, and gets no second event.
+(a flush retried after a commit whose outcome was lost) is skipped, and is in no second event.
 Impressions take no per-user order lock: the recommender only counts them, which commutes with
 every other event of the user.
 """
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.outbox.service import record_events
-from shared.events import ImpressionRecorded
+from shared.events import ImpressionRecorded, ImpressionsRecorded
 
 _INSERT = """
 INSERT INTO catalog.impression (id, user_id, surface, anchor_id, item_ids, source,
@@ -51,7 +52,10 @@ async def write(*, session: AsyncSession, impressions: Sequence[ImpressionRecord
     conn = await session.connection()
     new: set[uuid.UUID] = set((await conn.exec_driver_sql(_INSERT, args)).scalars())
     written = list({p.id: p for p in impressions if p.id in new}.values())
-    await record_events(
-        session=session, payloads=written, occurred_at=[p.shown_at for p in written]
-    )
+    if written:
+        # Our own lists, valid by construction: not validated again.
+        batch = ImpressionsRecorded.model_construct(lists=written)
+        await record_events(
+            session=session, payloads=[batch], occurred_at=max(p.shown_at for p in written)
+        )
     return len(written)

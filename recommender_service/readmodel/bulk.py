@@ -27,7 +27,7 @@ from recommender_service.readmodel.service import Change, apply_payload
 from shared.events import (
     EpreuveUpserted,
     EvaluationUpserted,
-    ImpressionRecorded,
+    ImpressionsRecorded,
     InteractionCreated,
     Payload,
     UserUpserted,
@@ -58,8 +58,9 @@ async def apply_batch(session: AsyncSession, batch: Sequence[Applied]) -> set[Ch
                 changes |= await _items(session, chunk)
             elif kind is EvaluationUpserted:
                 changes |= await _evaluations(session, chunk)
-            elif kind is ImpressionRecorded:  # retires no cached answer
-                await apply_impressions(session, [a.payload for a in chunk])  # type: ignore[misc]
+            elif kind is ImpressionsRecorded:  # retires no cached answer
+                lists = [shown for a in chunk for shown in a.payload.lists]  # type: ignore[attr-defined]
+                await apply_impressions(session, lists)
             else:  # deletions are rare: one by one
                 for a in chunk:
                     changes.add(

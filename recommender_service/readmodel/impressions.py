@@ -1,8 +1,9 @@
 """The read model's impressions: what each user was shown, counted per item for rotation.
 
-One statement applies any number of `impression.recorded` events (the one-by-one path and the
-batch path both call `apply_impressions`): the list ids go into `impression` first, and only
-the ids that were new there add to `impression_count`, so a redelivered event counts nothing.
+One statement applies any number of lists (those of `impressions.recorded` events: the
+one-by-one path and the batch path both call `apply_impressions`): the list ids go into
+`impression` first, and only the ids that were new there add to `impression_count`, so a
+redelivered event counts nothing.
 A deleted user's lists are not counted (their counts went with their history).
 
 Impressions never retire cached answers: each answer shown is an impression, and retiring the

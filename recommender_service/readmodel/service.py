@@ -47,7 +47,7 @@ from shared.events import (
     EpreuveUpserted,
     EvaluationUpserted,
     Event,
-    ImpressionRecorded,
+    ImpressionsRecorded,
     InteractionCreated,
     Payload,
     UserDeleted,
@@ -101,8 +101,8 @@ async def apply_payload(
         case EvaluationUpserted():
             await _upsert_evaluation(session, payload)
             return Change(user_id=payload.user_id)
-        case ImpressionRecorded():
-            await impressions.apply_impressions(session, [payload])
+        case ImpressionsRecorded():
+            await impressions.apply_impressions(session, payload.lists)
             return NO_CHANGE  # see readmodel.impressions
     raise TypeError(f"no handler for {type(payload).__name__}")
 

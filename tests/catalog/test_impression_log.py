@@ -18,7 +18,7 @@ from catalog_service.impressions.models import Impression
 from catalog_service.outbox.models import OutboxEvent
 from shared.database import make_engine, make_sessionmaker
 from shared.enums import Arm, Surface
-from shared.events import Event, EventType, ImpressionRecorded
+from shared.events import Event, EventType, ImpressionRecorded, ImpressionsRecorded
 
 T = datetime(2026, 12, 8, 10, tzinfo=UTC)
 
@@ -36,7 +36,7 @@ async def _count(session: AsyncSession, model: type) -> int:
     return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def test_a_flush_writes_each_list_and_its_event_in_one_transaction(
+async def test_a_flush_writes_each_list_and_one_event_for_them_in_one_transaction(
     app: FastAPI, make_user, session: AsyncSession
 ) -> None:
     user, _ = await make_user()
@@ -56,12 +56,11 @@ async def test_a_flush_writes_each_list_and_its_event_in_one_transaction(
     ]
     assert (rows[0].arm, rows[0].experiment_id, rows[0].model_version) == (Arm.CANDIDATE, 2, 4)
     events = (await session.scalars(
-        select(OutboxEvent).where(OutboxEvent.type == EventType.IMPRESSION_RECORDED.value)
-        .order_by(OutboxEvent.id)
+        select(OutboxEvent).where(OutboxEvent.type == EventType.IMPRESSIONS_RECORDED.value)
     )).all()  # fmt: skip
     parsed = [Event(type=e.type, payload=e.payload).parsed() for e in events]
-    assert parsed == [first, second]
-    assert [e.occurred_at for e in events] == [T, T + timedelta(seconds=1)]
+    assert parsed == [ImpressionsRecorded(lists=[first, second])]
+    assert [e.occurred_at for e in events] == [T + timedelta(seconds=1)]  # the latest list
 
 
 async def test_a_list_written_again_gets_no_second_row_or_event(
@@ -73,7 +72,7 @@ async def test_a_list_written_again_gets_no_second_row_or_event(
         async with app.state.sessionmaker() as db, db.begin():
             await service.write(session=db, impressions=[once, once])
     assert await _count(session, Impression) == 1
-    assert await _count(session, OutboxEvent) == 2  # the user's own upsert, and this list
+    assert await _count(session, OutboxEvent) == 2  # the user's own upsert, and this batch
 
 
 async def test_lists_wait_while_the_database_is_unreachable_and_are_written_after(

@@ -17,7 +17,7 @@ from recommender_service.readmodel.bulk import Applied, apply_batch
 from recommender_service.readmodel.models import Impression, ImpressionCount
 from recommender_service.readmodel.service import NO_CHANGE, apply_payload
 from shared.enums import Arm, Filiere, Niveau, Surface
-from shared.events import Event, ImpressionRecorded, UserDeleted, UserUpserted
+from shared.events import Event, ImpressionRecorded, ImpressionsRecorded, UserDeleted, UserUpserted
 from tests.recommender.conftest import STREAM, publish
 
 T = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -29,6 +29,11 @@ def _shown(user_id: int, item_ids: list[int], *, minutes: int = 0) -> Impression
         source="recommender", model_version=3, arm=Arm.CONTROL, experiment_id=1,
         shown_at=T + timedelta(minutes=minutes),
     )  # fmt: skip
+
+
+def _batch(*lists: ImpressionRecorded) -> ImpressionsRecorded:
+    """The event one flush of the catalog's impression log publishes."""
+    return ImpressionsRecorded(lists=list(lists))
 
 
 async def _counts(sm: async_sessionmaker[AsyncSession]) -> dict[tuple[int, int], int]:
@@ -43,7 +48,7 @@ async def test_each_list_adds_one_to_every_item_it_showed(
 ) -> None:
     async with sessionmaker() as session, session.begin():
         for payload in (_shown(1, [10, 11, 12]), _shown(1, [11, 12], minutes=5), _shown(2, [10])):
-            assert await apply_payload(session, payload, at=T) == NO_CHANGE
+            assert await apply_payload(session, _batch(payload), at=T) == NO_CHANGE
     assert await _counts(sessionmaker) == {
         (1, 10): 1, (1, 11): 2, (1, 12): 2, (2, 10): 1,
     }  # fmt: skip
@@ -62,11 +67,11 @@ async def test_a_list_delivered_twice_counts_once_on_either_path(
 ) -> None:
     once = _shown(1, [10, 11])
     async with sessionmaker() as session, session.begin():
-        await apply_payload(session, once, at=T)
+        await apply_payload(session, _batch(once), at=T)
     async with sessionmaker() as session, session.begin():
-        await apply_payload(session, once, at=T)
+        await apply_payload(session, _batch(once), at=T)
     async with sessionmaker() as session, session.begin():  # a batch holding it twice, again
-        batch = [Applied(once, T), Applied(once, T), Applied(_shown(1, [11]), T)]
+        batch = [Applied(_batch(once, once), T), Applied(_batch(_shown(1, [11])), T)]
         await apply_batch(session, batch)
     assert await _counts(sessionmaker) == {(1, 10): 1, (1, 11): 2}
     async with sessionmaker() as session:
@@ -79,11 +84,10 @@ async def test_a_deleted_users_counts_go_and_their_later_lists_are_not_counted(
     async with sessionmaker() as session, session.begin():
         await apply_payload(session, UserUpserted(id=1, niveau=Niveau.L2, filiere=Filiere.MATH),
                             at=T)  # fmt: skip
-        await apply_payload(session, _shown(1, [10]), at=T)
-        await apply_payload(session, _shown(2, [10]), at=T)
+        await apply_payload(session, _batch(_shown(1, [10]), _shown(2, [10])), at=T)
         await apply_payload(session, UserDeleted(id=1), at=T + timedelta(minutes=1))
     async with sessionmaker() as session, session.begin():
-        await apply_batch(session, [Applied(_shown(1, [11], minutes=2), T)])
+        await apply_batch(session, [Applied(_batch(_shown(1, [11], minutes=2)), T)])
     assert await _counts(sessionmaker) == {(2, 10): 1}
 
 
@@ -93,10 +97,10 @@ async def test_the_consumer_applies_impressions_from_the_stream_in_batches(
     consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker, name="c1")
     await consumer.ensure_group()
     lists = [_shown(user_id, [10, 11, 12]) for user_id in (1, 2, 3) for _ in range(4)]
-    for payload in lists:
-        await publish(redis, payload)
-    await redis.xadd(STREAM, Event.of(lists[0]).to_fields())  # a duplicate entry of a list
-    assert await consumer.drain() == 13
+    for start in range(0, len(lists), 3):  # flushes of three lists
+        await publish(redis, _batch(*lists[start : start + 3]))
+    await redis.xadd(STREAM, Event.of(_batch(lists[0])).to_fields())  # a list delivered again
+    assert await consumer.drain() == 5
     assert consumer.stats.dead_lettered == 0
     expected = {(u, i): 4 for u in (1, 2, 3) for i in (10, 11, 12)}
     assert await _counts(sessionmaker) == expected
