@@ -6,46 +6,12 @@ recorded in the process's log (`impressions.log`), with no I/O on the way.
 
 from __future__ import annotations
 
-import json
+import time
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
 
 from catalog_service.impressions.log import ImpressionLog
-from shared.enums import Arm, Surface
-from shared.events import ImpressionRecorded, ListSource
-
-
-@dataclass(frozen=True)
-class Shown:
-    surface: Surface
-    item_ids: tuple[int, ...]  # by position
-    source: ListSource
-    model_version: int | None
-    strategy: str | None
-    arm: Arm | None = None
-    experiment_id: int | None = None
-    anchor_id: int | None = None  # the épreuve a similar list is about
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Shown:
-        values = json.loads(raw)
-        values["item_ids"] = tuple(values["item_ids"])
-        values["surface"] = Surface(values["surface"])
-        values["arm"] = Arm(values["arm"]) if values["arm"] else None
-        return cls(**values)
-
-    def impression(self, *, list_id: uuid.UUID, user_id: int) -> ImpressionRecorded:
-        # Our own values, valid by construction: no validation on the serving path.
-        values: dict[str, Any] = asdict(self)
-        values["item_ids"] = list(self.item_ids)
-        return ImpressionRecorded.model_construct(
-            id=list_id, user_id=user_id, shown_at=datetime.now(UTC), **values
-        )
+from catalog_service.impressions.shown import Showing, Shown
 
 
 @dataclass(frozen=True)
@@ -68,5 +34,5 @@ class Listed:
 def serve(log: ImpressionLog, listed: Listed, *, user_id: int) -> bytes:
     """The response bytes, with a fresh id whose impression the log now holds."""
     list_id = uuid.uuid4()
-    log.record(listed.shown.impression(list_id=list_id, user_id=user_id))
+    log.record(Showing(listed.shown, list_id, user_id, time.time()))
     return b'{"recommendation_id":"' + str(list_id).encode() + b'",' + listed.body[1:]

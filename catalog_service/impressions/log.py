@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_service.impressions import service
+from catalog_service.impressions.shown import Showing
 from shared.events import ImpressionRecorded
 from shared.http_errors import is_unavailable
 
@@ -50,7 +51,7 @@ class ImpressionLog:
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
         self.max_pending = max_pending
-        self._pending: deque[ImpressionRecorded] = deque()
+        self._pending: deque[Showing | ImpressionRecorded] = deque()
         self._full = asyncio.Event()
         self._lock = asyncio.Lock()
         self.written = 0
@@ -59,8 +60,8 @@ class ImpressionLog:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def record(self, impression: ImpressionRecorded) -> None:
-        """Queues a list shown; never blocks, never fails."""
+    def record(self, impression: Showing | ImpressionRecorded) -> None:
+        """Queues a list shown; never blocks, never fails (its payload is built at flush)."""
         if len(self._pending) >= self.max_pending:
             self._pending.popleft()
             self._drop(1)
@@ -77,8 +78,9 @@ class ImpressionLog:
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self)))]
                 try:
+                    payloads = [p.payload() if isinstance(p, Showing) else p for p in batch]
                     async with self.sessionmaker() as session, session.begin():
-                        new = await service.write(session=session, impressions=batch)
+                        new = await service.write(session=session, impressions=payloads)
                 except Exception as exc:
                     if is_unavailable(exc):
                         self._pending.extendleft(reversed(batch))

@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
-from catalog_service.impressions.lists import Listed, Shown, serve
+from catalog_service.impressions.lists import Listed, serve
 from catalog_service.impressions.log import ImpressionLog
+from catalog_service.impressions.shown import Shown
 from catalog_service.recommendations import fallback
 from catalog_service.recommendations.cache import AnswerCache, item_scope
 from catalog_service.recommendations.cards import Card, filters, hydrate, seen_by
