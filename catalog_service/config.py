@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     # no CORS header at all. `*` is refused: credentials (the bearer token) are allowed.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Recommendation lists: an interaction naming a list counts for it within this window;
+    # impressions are buffered in process and written in batches (impressions.log).
+    attribution_window_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    # The `diversity` of a list that asks for none (chosen from docs/BENCHMARKS.md's curve).
+    diversity_default: float = Field(default=0.3, ge=0, le=1)
+    impression_flush_seconds: float = Field(default=0.5, gt=0)
+    impression_max_batch: int = Field(default=500, ge=1, le=10_000)
+    impression_max_pending: int = Field(default=100_000, ge=1)
+
     # Events.
     events_stream: str = DEFAULT_STREAM
     outbox_relay_enabled: bool = True

@@ -1,12 +1,14 @@
 """What a catalog process creates when it starts and closes when it stops, in that order.
 
-1. the uploads folder, the engine, Redis, the recommender client;
+1. the uploads folder, the engine, Redis, the recommender client, the impression log and its
+   flusher (`impressions.log`);
 2. the memory layer and its subscription to change notices (`memory`), in which the cache of
    final recommendation answers (`recommendations.cache`) and the accounts' standings
    (`auth.standing`, mirrored at each token revocation this engine commits) are kept;
 3. the first admin, when FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD ask for it;
 4. the outbox relay, whose published events retire the cached answers they make stale.
-At shutdown: the relay, the subscription, the recommender client, Redis and the engine.
+At shutdown: the impressions still waiting are written, then the relay, the subscription, the
+recommender client, Redis and the engine are closed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from catalog_service.auth import standing
 from catalog_service.auth.readers import VerifiedTokens
 from catalog_service.auth.standing import Standings
 from catalog_service.config import Settings
+from catalog_service.impressions.log import ImpressionLog
 from catalog_service.memory import make_memory
 from catalog_service.recommendations.cache import AnswerCache, forget_events
 from catalog_service.recommendations.client import make_client as make_recommender_client
@@ -47,6 +50,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.redis = redis
     app.state.recommender = make_recommender_client(settings)
+    impressions = app.state.impressions = ImpressionLog(
+        app.state.sessionmaker,
+        flush_seconds=settings.impression_flush_seconds,
+        max_batch=settings.impression_max_batch,
+        max_pending=settings.impression_max_pending,
+    )
     memory = make_memory(redis, max_entries=settings.memory_cache_entries)
     app.state.answers = AnswerCache(redis, memory, ttl_seconds=settings.recommendations_cache_ttl_s)
     app.state.standings = Standings(redis, memory, app.state.sessionmaker)
@@ -54,6 +63,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     standing.attach(engine, redis, memory)
     stop = asyncio.Event()
     following = asyncio.create_task(memory.run(stop))
+    stop_flushing = asyncio.Event()
+    flusher = asyncio.create_task(impressions.run(stop_flushing))
     relay = None
     try:
         await memory.wait_live(MEMORY_START_SECONDS)
@@ -80,6 +91,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.relay = relay
         yield
     finally:
+        stop_flushing.set()  # the last impressions are written before the relay stops
+        await asyncio.gather(flusher, return_exceptions=True)
         if relay is not None:
             await relay.stop()
         stop.set()

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     memory_cache_entries: int = Field(default=10_000, ge=0)
     history_cache_users: int = Field(default=10_000, ge=0)
     item_table_refresh_seconds: float = Field(default=60.0, gt=0)
+    # Rotation (serving.rerank): an item in this many of a user's lists without an interaction
+    # of theirs has its relevance multiplied by the factor in their later lists (1: off).
+    rotation_after: int = Field(default=5, ge=1)
+    rotation_factor: float = Field(default=0.5, ge=0, le=1)
+    # How old the impression counts held with a user's history may get (read on a cache miss).
+    rotation_refresh_seconds: float = Field(default=300.0, ge=0)
 
 
 @lru_cache

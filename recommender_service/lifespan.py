@@ -61,7 +61,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             half_life_days=settings.popularity_half_life_days,
             refresh_seconds=settings.item_table_refresh_seconds,
         ),
-        histories=Histories(sessionmaker, max_users=settings.history_cache_users),
+        histories=Histories(
+            sessionmaker,
+            max_users=settings.history_cache_users,
+            rotation_after=settings.rotation_after if settings.rotation_factor < 1 else None,
+            rotation_refresh_seconds=settings.rotation_refresh_seconds,
+        ),
         settings=settings,
     )
 
@@ -79,6 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.serving, app.state.runs, app.state.consumer = serving, runs, consumer
     with contextlib.suppress(Exception):  # no model yet, or the database is still starting
         await serving.holder.refresh(sessionmaker)
+        await serving.holder.refresh_experiment(sessionmaker)
 
     stop = asyncio.Event()
     tasks = [

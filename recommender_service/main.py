@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from recommender_service.api import models_router, serving_router, stats_router
+from recommender_service.api import (
+    experiments_router,
+    models_router,
+    serving_router,
+    stats_router,
+)
 from recommender_service.api.memory_hits import MemoryHits
 from recommender_service.config import Settings, get_settings
 from recommender_service.errors import install_error_handlers
@@ -38,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(serving_router.router)
     v1.include_router(models_router.router)
     v1.include_router(stats_router.router)
+    v1.include_router(experiments_router.router)
     app.include_router(v1)
     app.include_router(health_router)
     api_docs.install(app)

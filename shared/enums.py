@@ -37,3 +37,17 @@ class Role(StrEnum):
     STUDENT = "student"
     TEACHER = "teacher"
     ADMIN = "admin"
+
+
+class Surface(StrEnum):
+    """Where a recommendation list was shown."""
+
+    RECOMMENDATIONS = "recommendations"  # GET /v1/users/me/recommendations
+    SIMILAR = "similar"  # GET /v1/epreuves/{id}/similar
+
+
+class Arm(StrEnum):
+    """An A/B test's arms: the active version, or the candidate served to a share of users."""
+
+    CONTROL = "control"
+    CANDIDATE = "candidate"

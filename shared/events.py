@@ -11,11 +11,11 @@ import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau, Role
+from shared.enums import Arm, EpreuveType, Filiere, InteractionKind, Niveau, Role, Surface
 
 DEFAULT_STREAM = "catalog.events"
 CONSUMER_GROUP = "recommender"
@@ -29,6 +29,7 @@ class EventType(StrEnum):
     EPREUVE_DELETED = "epreuve.deleted"
     INTERACTION_CREATED = "interaction.created"
     EVALUATION_UPSERTED = "evaluation.upserted"
+    IMPRESSIONS_RECORDED = "impressions.recorded"
 
 
 class Payload(BaseModel):
@@ -80,6 +81,38 @@ class EvaluationUpserted(Payload):
     updated_at: datetime
 
 
+# Who made a list the catalog showed: the recommender, or the catalog's own last resort.
+ListSource = Literal["recommender", "fallback"]
+
+
+class ImpressionRecorded(Payload):
+    """A recommendation list as the catalog showed it to a user: `item_ids[p - 1]` was at
+    position p. Interactions that name its `id` (their `recommendation_id`) are attributed to
+    it; the recommender counts what each user was shown (rotation). Published in batches
+    (`ImpressionsRecorded`)."""
+
+    id: uuid.UUID = Field(description="The list's recommendation_id")
+    user_id: int
+    surface: Surface
+    anchor_id: int | None = Field(default=None, description="The épreuve a similar list is about")
+    item_ids: list[int] = Field(max_length=100)
+    source: ListSource
+    model_version: int | None = None
+    strategy: str | None = Field(
+        default=None, max_length=32, description="The fallback that answered; None: the model"
+    )
+    arm: Arm | None = Field(default=None, description="Its A/B arm; None when none ran")
+    experiment_id: int | None = None
+    shown_at: datetime
+
+
+class ImpressionsRecorded(Payload):
+    """The lists one flush of the catalog's impression log wrote: one event for them all, so
+    that a list shown costs a row, not an event (outbox row, stream entry, consumer pass)."""
+
+    lists: list[ImpressionRecorded] = Field(max_length=10_000)
+
+
 PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.USER_UPSERTED: UserUpserted,
     EventType.USER_DELETED: UserDeleted,
@@ -87,6 +120,7 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.EPREUVE_DELETED: EpreuveDeleted,
     EventType.INTERACTION_CREATED: InteractionCreated,
     EventType.EVALUATION_UPSERTED: EvaluationUpserted,
+    EventType.IMPRESSIONS_RECORDED: ImpressionsRecorded,
 }
 _TYPES: dict[type[Payload], EventType] = {model: t for t, model in PAYLOADS.items()}
 

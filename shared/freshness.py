@@ -4,7 +4,9 @@ A contract, like the events: the catalog reads them to keep its own cache of rec
 right, and each recommender replica to keep its in-memory state right.
 
 - `ACTIVE_POINTER_KEY` holds the active model version id; `ACTIVE_CHANNEL` carries a message at
-  each activation.
+  each activation, and at each start or end of an A/B experiment.
+- `EXPERIMENT_POINTER_KEY` holds the running experiment's id (absent when none runs): answers
+  name their arm, so they change when it does.
 - `ITEMS_GENERATION_KEY` is bumped whenever an item changed: every answer may change then.
 - `user_token_key(id)` holds a random token, replaced whenever that user's state in the read
   model changed (an interaction, a profile change); absent (read as "0") until the first change.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 ACTIVE_POINTER_KEY = "recommender:model:active"
 ACTIVE_CHANNEL = "recommender:model:changed"
+EXPERIMENT_POINTER_KEY = "recommender:experiment:current"
 ITEMS_GENERATION_KEY = "recommender:cache:gen"
 CHANGES_CHANNEL = "recommender:changes"
 USER_TOKEN_TTL_SECONDS = 2 * 24 * 3600

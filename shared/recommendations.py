@@ -10,10 +10,13 @@ last resort when the recommender cannot answer at all.
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.enums import Arm
 
 
 class Strategy(StrEnum):
@@ -24,6 +27,7 @@ class Strategy(StrEnum):
 
 class RecommendedItem(BaseModel):
     item_id: int
+    position: int = Field(ge=1, description="Its place in the list, 1 = first")
     score: float = Field(
         ge=0,
         le=1,
@@ -46,6 +50,7 @@ class RecommendedItem(BaseModel):
 
 _ITEM_EXAMPLE: Any = {
     "item_id": 42,
+    "position": 1,
     "score": 0.93,
     "reason": "because you downloaded Algèbre linéaire — examen 2023",
     "title": "Analyse 2 — partiel 2024",
@@ -57,25 +62,35 @@ _ITEM_EXAMPLE: Any = {
 }
 
 
+_LIST_ID = "This answer's id, fresh for every answer (cached or not)"
+_ARM = "During an A/B experiment: `candidate` (its candidate version) or `control` (the active)"
+
+
 class Recommendations(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
+                    "recommendation_id": "6f1c2b1e-8d0a-4b52-9a51-3f0d2f8c9e77",
                     "cached": False,
                     "user_id": 7,
                     "model_version": 3,
                     "fallback": None,
+                    "arm": None,
+                    "experiment_id": None,
                     "items": [_ITEM_EXAMPLE],
                 }
             ]
         }
     )
 
+    recommendation_id: uuid.UUID = Field(description=_LIST_ID)
     cached: bool
     user_id: int
     model_version: int | None = Field(description="Version that produced the list, if any")
     fallback: Strategy | None = Field(description="Set when a cold-start path answered")
+    arm: Arm | None = Field(default=None, description=_ARM)
+    experiment_id: int | None = Field(default=None, description="The running A/B experiment")
     items: list[RecommendedItem]
 
 
@@ -84,18 +99,25 @@ class SimilarItems(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "recommendation_id": "0b8f3f0e-2c57-4d0e-8f4e-6c0f5d7b1a22",
                     "cached": True,
                     "item_id": 42,
                     "model_version": 3,
                     "fallback": None,
+                    "arm": None,
+                    "experiment_id": None,
                     "items": [_ITEM_EXAMPLE],
                 }
             ]
         }
     )
 
+    recommendation_id: uuid.UUID = Field(description=_LIST_ID)
     cached: bool
     item_id: int
     model_version: int | None
     fallback: Strategy | None
+    # Similar lists depend on the item alone: the active version serves them, in no arm.
+    arm: Arm | None = None
+    experiment_id: int | None = None
     items: list[RecommendedItem]

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from catalog_service.admin_recommender.schemas import EpochLog
+from catalog_service.stats.schemas import OnlineDay, OnlineGroup
 
 _METRICS = (("val_hr@10", "tab:blue"), ("val_ndcg@10", "tab:orange"))
 
@@ -72,4 +73,43 @@ def training_curve(epochs: Sequence[EpochLog]) -> bytes:
             axes.legend(fontsize="small")
     if not epochs:
         loss.text(0.5, 0.5, "no epoch recorded", ha="center", transform=loss.transAxes)
+    return _svg(figure)
+
+
+def group_label(group: OnlineGroup) -> str:
+    """What made a list: `v5`, `v7 candidate`, `popularity`, `fallback content`…"""
+    made = f"v{group.model_version}" if group.model_version is not None else ""
+    if group.strategy:
+        made = f"{made} {group.strategy}".strip()
+    if group.source == "fallback":
+        made = f"catalog {made}".strip()
+    return f"{made or group.source}{f' {group.arm}' if group.arm else ''}"
+
+
+def online_ctr(daily: Sequence[OnlineDay], days: Sequence[date]) -> bytes:
+    """Click-through per day (left) and lists shown per day (right), a line per group."""
+    figure = Figure(figsize=(12, 3.2))
+    ctr, shown = figure.subplots(1, 2)
+    series: dict[str, dict[date, OnlineDay]] = {}
+    for row in daily:
+        series.setdefault(group_label(row), {})[row.day] = row
+    x = [date2num(d) for d in days]
+    for label, by_day in sorted(series.items()):
+        ctr.plot(x, [by_day[d].ctr if d in by_day else None for d in days], marker=".",
+                 label=label)  # fmt: skip
+        shown.plot(x, [by_day[d].impressions if d in by_day else 0 for d in days], marker=".",
+                   label=label)  # fmt: skip
+    ctr.set_ylabel("click-through")
+    ctr.set_ylim(bottom=0)
+    shown.set_ylabel("lists shown")
+    shown.set_ylim(bottom=0)
+    shown.yaxis.set_major_locator(MaxNLocator(integer=True))
+    for axes in (ctr, shown):
+        axes.xaxis_date()
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="small")
+    if not daily:
+        ctr.text(0.5, 0.5, "no list shown in these days", ha="center", transform=ctr.transAxes)
+    figure.autofmt_xdate()
     return _svg(figure)

@@ -11,6 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from catalog_service.stats.schemas import ExperimentMetrics
+from shared.experiments import ExperimentRead
+
 
 class _Relayed(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -47,3 +50,9 @@ class ActiveModel(_Relayed):
 class TrainAccepted(_Relayed):
     run_id: int = Field(description="The model version being trained")
     status: str
+
+
+class ExperimentReport(ExperimentRead):
+    online: ExperimentMetrics | None = Field(
+        description="What its arms' lists earned so far (null before any was shown)"
+    )

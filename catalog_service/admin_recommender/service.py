@@ -25,6 +25,7 @@ from catalog_service.recommendations.client import (
     RecommenderRejected,
     RecommenderUnavailable,
 )
+from shared.experiments import ExperimentCreate, ExperimentRead
 from shared.training import TrainRequest
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ _VERSION = TypeAdapter(ModelVersion)
 _PAGE = TypeAdapter(ModelVersionPage)
 _EPOCHS = TypeAdapter(list[EpochLog])
 _ACCEPTED = TypeAdapter(TrainAccepted)
+_EXPERIMENT = TypeAdapter(ExperimentRead)
 
 
 class RecommenderAnswered(DomainError):
@@ -106,3 +108,28 @@ async def train(*, client: RecommenderClient, request: TrainRequest | None) -> T
 async def activate(*, client: RecommenderClient, version_id: int) -> ModelVersion:
     path = f"/v1/models/{version_id}/activate"
     return await relay(client=client, method="POST", path=path, answer=_VERSION)
+
+
+# Experiments (A/B tests of model versions): the recommender owns them.
+
+
+async def start_experiment(*, client: RecommenderClient, data: ExperimentCreate) -> ExperimentRead:
+    return await relay(
+        client=client, method="POST", path="/v1/experiments", json=data.model_dump(),
+        answer=_EXPERIMENT,
+    )  # fmt: skip
+
+
+async def current_experiment(*, client: RecommenderClient) -> ExperimentRead:
+    path = "/v1/experiments/current"
+    return await relay(client=client, method="GET", path=path, answer=_EXPERIMENT)
+
+
+async def stop_experiment(*, client: RecommenderClient) -> ExperimentRead:
+    path = "/v1/experiments/current"
+    return await relay(client=client, method="DELETE", path=path, answer=_EXPERIMENT)
+
+
+async def promote_experiment(*, client: RecommenderClient) -> ExperimentRead:
+    path = "/v1/experiments/current/promote"
+    return await relay(client=client, method="POST", path=path, answer=_EXPERIMENT)

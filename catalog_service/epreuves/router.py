@@ -1,5 +1,6 @@
 """/v1/epreuves: browse, read (records a VIEW), download (records a DOWNLOAD), manage."""
 
+import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -57,12 +58,25 @@ async def popular_epreuves(
     return _page(rows, total, page)
 
 
+# The list a view or a download came from (impressions.attribution).
+FromList = Annotated[
+    uuid.UUID | None,
+    Query(description="The `recommendation_id` of the list this épreuve was opened from"),
+]
+
+
 @router.get("/{epreuve_id}", name="read_epreuve")
 async def read_epreuve(
-    epreuve_id: IdPath, user: CurrentUser, session: SessionDep, redis: RedisDep
+    epreuve_id: IdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+    recommendation_id: FromList = None,
 ) -> EpreuveRead:
     """Reads one épreuve and records the caller's VIEW."""
-    epreuve = await service.view(session=session, user=user, epreuve_id=epreuve_id)
+    epreuve = await service.view(
+        session=session, user=user, epreuve_id=epreuve_id, recommendation_id=recommendation_id
+    )
     await forget(redis, users=[user.id])  # their recommendations now leave it out
     return EpreuveRead.model_validate(epreuve)
 
@@ -79,9 +93,12 @@ async def download_epreuve(
     session: SessionDep,
     settings: SettingsDep,
     redis: RedisDep,
+    recommendation_id: FromList = None,
 ) -> FileResponse:
     """Streams the PDF and records the caller's DOWNLOAD."""
-    epreuve = await service.download(session=session, user=user, epreuve_id=epreuve_id)
+    epreuve = await service.download(
+        session=session, user=user, epreuve_id=epreuve_id, recommendation_id=recommendation_id
+    )
     await forget(redis, users=[user.id])
     assert epreuve.file_path is not None
     name = storage.download_name(epreuve.title, epreuve.original_filename)

@@ -1,5 +1,6 @@
 """Épreuves: create, read, list, edit, soft-delete; views and downloads record interactions."""
 
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -183,22 +184,28 @@ async def restore(*, session: AsyncSession, epreuve: Epreuve) -> Epreuve:
     return epreuve
 
 
-async def view(*, session: AsyncSession, user: User, epreuve_id: int) -> Epreuve:
+async def view(
+    *, session: AsyncSession, user: User, epreuve_id: int, recommendation_id: uuid.UUID | None
+) -> Epreuve:
     """Records the caller's VIEW (counter + interaction + event), then reads the épreuve."""
     await record_interaction(
-        session=session, user=user, epreuve_id=epreuve_id, kind=InteractionKind.VIEW
-    )
+        session=session, user=user, epreuve_id=epreuve_id, kind=InteractionKind.VIEW,
+        recommendation_id=recommendation_id,
+    )  # fmt: skip
     return await get_active(session=session, epreuve_id=epreuve_id)
 
 
-async def download(*, session: AsyncSession, user: User, epreuve_id: int) -> Epreuve:
+async def download(
+    *, session: AsyncSession, user: User, epreuve_id: int, recommendation_id: uuid.UUID | None
+) -> Epreuve:
     """Records the caller's DOWNLOAD; 404 when the épreuve has no file."""
     epreuve = await get_active(session=session, epreuve_id=epreuve_id)
     if epreuve.file_path is None:
         raise NotFound("This épreuve has no file", code="file_not_found")
     await record_interaction(
-        session=session, user=user, epreuve_id=epreuve_id, kind=InteractionKind.DOWNLOAD
-    )
+        session=session, user=user, epreuve_id=epreuve_id, kind=InteractionKind.DOWNLOAD,
+        recommendation_id=recommendation_id,
+    )  # fmt: skip
     return epreuve
 
 

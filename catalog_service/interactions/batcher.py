@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,9 +54,9 @@ _LOCK_EPREUVES = (
 _WRITE = """
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::smallint[],
-                         $6::int[])
+                         $6::int[], $7::uuid[])
         WITH ORDINALITY AS t (user_id, epreuve_id, kind, metadata, relevance, token_version,
-                              ord)
+                              recommendation_id, ord)
 ),
 users AS (SELECT id, is_active, token_version FROM catalog."user" WHERE id = ANY($1::bigint[])),
 ok_epreuve AS (SELECT id FROM catalog.epreuve WHERE id = ANY($2::bigint[]) AND is_active),
@@ -69,8 +70,9 @@ accepted AS MATERIALIZED (
 ),
 i AS (
     INSERT INTO catalog.interaction (id, user_id, epreuve_id, kind, metadata, relevance,
-                                     created_at)
-    SELECT id, user_id, epreuve_id, kind, CAST(metadata AS jsonb), relevance, now()
+                                     created_at, recommendation_id)
+    SELECT id, user_id, epreuve_id, kind, CAST(metadata AS jsonb), relevance, now(),
+           recommendation_id
     FROM accepted
 ),
 c AS (
@@ -105,6 +107,7 @@ class Pending:
     metadata: dict[str, Any] | None
     metadata_json: str | None
     relevance: int | None
+    recommendation_id: uuid.UUID | None
     future: asyncio.Future[RecordedInteraction]
 
 
@@ -141,6 +144,7 @@ class IngestBatcher:
         kind: InteractionKind,
         metadata: dict[str, Any] | None,
         relevance: int | None,
+        recommendation_id: uuid.UUID | None = None,
     ) -> RecordedInteraction:
         """Queues the interaction for the next group commit; its row once committed.
 
@@ -149,11 +153,11 @@ class IngestBatcher:
         """
         metadata_json = _metadata_json(metadata)
         future: asyncio.Future[RecordedInteraction] = asyncio.get_running_loop().create_future()
-        self._queue.append(
-            Pending(
-                user_id, token_version, epreuve_id, kind, metadata, metadata_json, relevance, future
-            )
-        )
+        pending = Pending(
+            user_id, token_version, epreuve_id, kind, metadata, metadata_json, relevance,
+            recommendation_id, future,
+        )  # fmt: skip
+        self._queue.append(pending)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="interactions-group-commit")
         # A cancelled request (client gone) does not cancel the write of the others.
@@ -218,6 +222,7 @@ class IngestBatcher:
             [p.metadata_json for p in batch],
             [p.relevance for p in batch],
             [p.token_version for p in batch],
+            [p.recommendation_id for p in batch],
         )
         # Driver SQL through SQLAlchemy: its error wrapping and invalidation of lost
         # connections give the same 503 as the other endpoints when the database is down.
@@ -267,6 +272,7 @@ def _result(item: Pending, row: Any) -> RecordedInteraction | Exception:
         meta=item.metadata,
         relevance=item.relevance,
         created_at=row["created_at"],
+        recommendation_id=item.recommendation_id,
     )
 
 

@@ -1,10 +1,20 @@
 """The `interaction` table: one row per VIEW, DOWNLOAD, CLICK or RATE."""
 
+import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, SmallInteger, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    SmallInteger,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog_service.db import Base
@@ -20,6 +30,11 @@ class Interaction(Base):
         Index("ix_interaction_user_id_created_at", "user_id", "created_at"),
         Index("ix_interaction_epreuve_id", "epreuve_id"),
         Index("ix_interaction_kind", "kind"),
+        Index(
+            "ix_interaction_recommendation_id",
+            "recommendation_id",
+            postgresql_where=text("recommendation_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -31,6 +46,8 @@ class Interaction(Base):
     # 1-5, for RATE interactions that carry one.
     relevance: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The list the client says led here (impressions.attribution decides whether it did).
+    recommendation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class InteractionRow(Protocol):
@@ -50,3 +67,5 @@ class InteractionRow(Protocol):
     def relevance(self) -> int | None: ...
     @property
     def created_at(self) -> datetime: ...
+    @property
+    def recommendation_id(self) -> uuid.UUID | None: ...

@@ -26,5 +26,6 @@ async def create_interaction(
         kind=data.kind,
         metadata=data.metadata,
         relevance=data.relevance,
+        recommendation_id=data.recommendation_id,
     )
     return InteractionRead.from_row(row)

@@ -1,6 +1,7 @@
 """Interaction schemas."""
 
 import json
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,6 +22,11 @@ class InteractionCreate(BaseModel):
             "examples": [
                 {"epreuve_id": 12, "kind": "CLICK", "metadata": {"source": "search"}},
                 {"epreuve_id": 12, "kind": "RATE", "relevance": 4},
+                {
+                    "epreuve_id": 12,
+                    "kind": "DOWNLOAD",
+                    "recommendation_id": "6f1c2b1e-8d0a-4b52-9a51-3f0d2f8c9e77",
+                },
             ]
         },
     )
@@ -31,6 +37,11 @@ class InteractionCreate(BaseModel):
     metadata: JsonObject | None = None
     relevance: Annotated[int, Field(ge=1, le=5), IntOnly] | None = Field(
         default=None, description="RATE only, 1 to 5"
+    )
+    recommendation_id: uuid.UUID | None = Field(
+        default=None,
+        description="The recommendation list this came from (its `recommendation_id`): it is "
+        "attributed to that list when the épreuve was in it and within the attribution window",
     )
 
     @field_validator("metadata")
@@ -56,6 +67,7 @@ class InteractionRead(BaseModel):
     metadata: dict[str, Any] | None
     relevance: int | None
     created_at: datetime
+    recommendation_id: uuid.UUID | None = None
 
     @classmethod
     def from_row(cls, row: InteractionRow) -> "InteractionRead":
@@ -67,4 +79,5 @@ class InteractionRead(BaseModel):
             metadata=row.meta,
             relevance=row.relevance,
             created_at=row.created_at,
+            recommendation_id=row.recommendation_id,
         )

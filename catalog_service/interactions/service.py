@@ -7,6 +7,7 @@ for VIEW / DOWNLOAD bumps the épreuve's counter, and inserts the interaction; t
 """
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +30,11 @@ _TEMPLATE = """
 WITH u AS (SELECT FROM catalog."user" WHERE id = :user_id AND is_active),
 target AS (<TARGET>),
 i AS (
-    INSERT INTO catalog.interaction (user_id, epreuve_id, kind, metadata, relevance)
-    SELECT :user_id, target.id, :kind, CAST(:metadata AS jsonb), :relevance FROM target
+    INSERT INTO catalog.interaction (user_id, epreuve_id, kind, metadata, relevance,
+                                     recommendation_id)
+    SELECT :user_id, target.id, :kind, CAST(:metadata AS jsonb), :relevance,
+           CAST(:recommendation_id AS uuid)
+    FROM target
     RETURNING id, created_at
 )
 SELECT EXISTS (SELECT FROM u) AS user_ok, i.id, i.created_at
@@ -73,6 +77,7 @@ class RecordedInteraction:
     meta: dict[str, Any] | None
     relevance: int | None
     created_at: datetime
+    recommendation_id: uuid.UUID | None = None
 
 
 async def record_interaction(
@@ -83,11 +88,13 @@ async def record_interaction(
     kind: InteractionKind,
     metadata: dict[str, Any] | None = None,
     relevance: int | None = None,
+    recommendation_id: uuid.UUID | None = None,
     commit: bool = True,
 ) -> RecordedInteraction:
     """Writes the interaction and its `interaction.created` event in one transaction.
 
     404 when the épreuve does not exist or is deleted, 401 when the user is deactivated.
+    `recommendation_id`: the list the client says led here (`impressions.attribution`).
     `commit=False` leaves the transaction open for a caller that writes more in it. Returns the
     row as written.
     """
@@ -97,6 +104,7 @@ async def record_interaction(
         "kind": kind.value,
         "metadata": None if metadata is None else json.dumps(metadata),
         "relevance": relevance,
+        "recommendation_id": None if recommendation_id is None else str(recommendation_id),
     }
     row = (await session.execute(_STATEMENTS.get(kind, _PLAIN), params)).one()
     if not row.user_ok:
@@ -111,6 +119,7 @@ async def record_interaction(
         meta=metadata,
         relevance=relevance,
         created_at=row.created_at,
+        recommendation_id=recommendation_id,
     )
     await record_event(session=session, payload=created_event(interaction), ordering_key=user.id)
     if commit:

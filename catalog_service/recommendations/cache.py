@@ -2,16 +2,18 @@
 and in Redis; and the rule that retires them.
 
 Redis holds one hash per user (`…:u:<id>`: their recommendations) or épreuve (`…:i:<id>`: its
-similar épreuves). A field names the request plus the five values the answer depends on, which
+similar épreuves). A field names the request plus the six values the answer depends on, which
 the lookup reads in the same round trip (one Lua script) as the entry:
 - this user's token here, replaced after each of their interactions (`forget`);
 - the épreuves generation here, bumped by any change to an épreuve (`forget`);
-- the recommender's active version, items generation and this user's token there
-  (`shared.freshness`), which it moves whenever its answers change.
+- the recommender's active version, running experiment, items generation and this user's
+  token there (`shared.freshness`), which it moves whenever its answers change.
 An answer computed from state read before a change is stored under the old values and never
 read. The memory layer (`catalog_service.memory`) hears the same changes as notices: this
 service's own, the recommender's, and any activation. Entries are the response bytes as sent,
 with their own expiry; counters and averages in them may lag by at most `ttl_seconds`.
+An entry is a list as `impressions.lists` keeps it (the bytes without an id, and what they
+show), so that every hit is served with a fresh id and recorded as an impression.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from catalog_service.impressions.lists import Listed
 from catalog_service.memory import CHANNEL
+from shared.enums import Surface
 from shared.events import (
     EpreuveDeleted,
     EpreuveUpserted,
@@ -41,6 +45,7 @@ from shared.events import (
 from shared.freshness import (
     ABSENT,
     ACTIVE_POINTER_KEY,
+    EXPERIMENT_POINTER_KEY,
     ITEMS_GENERATION_KEY,
     USER_TOKEN_TTL_SECONDS,
     user_scope,
@@ -59,10 +64,13 @@ _NO_USER = f"{PREFIX}:t:none"  # never written: similar lists depend on no user
 
 _GET = """
 local stamp = {}
-for i = 1, 5 do stamp[i] = redis.call('GET', KEYS[i]) or ARGV[2] end
-stamp[6] = redis.call('HGET', KEYS[6], ARGV[1] .. '|' .. table.concat(stamp, '|', 1, 5))
+for i = 1, 6 do stamp[i] = redis.call('GET', KEYS[i]) or ARGV[2] end
+stamp[7] = redis.call('HGET', KEYS[7], ARGV[1] .. '|' .. table.concat(stamp, '|', 1, 6))
 return stamp
 """
+
+
+_EXPERIMENT = 3  # the experiment pointer's place in a stamp (the keys of `_GET`, in order)
 
 
 def _user_token_key(user_id: int) -> str:
@@ -75,9 +83,18 @@ def item_scope(epreuve_id: int) -> str:
 
 @dataclass(frozen=True)
 class Found:
-    body: bytes | None  # the cached answer, ready to send
+    listed: Listed | None  # the cached answer
     stamp: str | None  # the values it depends on, None when Redis could not say
     mark: int  # the memory layer's position before the lookup
+
+    def names_experiment(self, experiment_id: int | None) -> bool:
+        """Whether a user's answer, naming this experiment (or none), follows the experiment
+        pointer this lookup read: a replica that has not loaded a new experiment yet answers
+        without its arm, and that answer must not be kept under the new stamp."""
+        if self.stamp is None:
+            return False
+        pointer = self.stamp.split("|")[_EXPERIMENT]
+        return pointer == (ABSENT if experiment_id is None else str(experiment_id))
 
 
 class AnswerCache:
@@ -93,12 +110,12 @@ class AnswerCache:
         # and a shorter life only costs a Redis read.
         return time.time() + min(self.ttl_seconds, 60)
 
-    def remembered(self, scope: str, key: str) -> bytes | None:
+    def remembered(self, scope: str, key: str) -> Listed | None:
         """The memory layer alone: no round trip (`recommendations.memory_hits`)."""
-        body = self.memory.get(scope, key)
-        if body is not None:
+        listed = self.memory.get(scope, key)
+        if listed is not None:
             _MEMORY_HIT.inc()
-        return body  # type: ignore[no-any-return]
+        return listed  # type: ignore[no-any-return]
 
     async def lookup(
         self, scope: str, key: str, *, user_id: int | None, alias: str | None = None
@@ -107,15 +124,16 @@ class AnswerCache:
 
         `alias`: the raw request the answer is also kept under in memory (`remembered`)."""
         mark = self.memory.mark()
-        body = self.remembered(scope, key)
-        if body is not None:
+        listed = self.remembered(scope, key)
+        if listed is not None:
             if alias is not None:
-                self.memory.put(scope, alias, body, mark=mark, expires_at=self._memory_expiry())
-            return Found(body, None, mark)
+                self.memory.put(scope, alias, listed, mark=mark, expires_at=self._memory_expiry())
+            return Found(listed, None, mark)
         keys = [
             _user_token_key(user_id) if user_id is not None else _NO_USER,
             GENERATION_KEY,
             ACTIVE_POINTER_KEY,
+            EXPERIMENT_POINTER_KEY,
             ITEMS_GENERATION_KEY,
             user_token_key(user_id) if user_id is not None else _NO_USER,
             f"{PREFIX}:{scope}",
@@ -127,26 +145,32 @@ class AnswerCache:
             return Found(None, None, mark)
         stamp = b"|".join(values).decode()
         if raw is not None:
-            expires, _, body = raw.partition(b"|")
+            expires, _, entry = raw.partition(b"|")
             if float(expires) > time.time():
                 _REDIS_HIT.inc()
+                listed = Listed.from_bytes(entry)
                 for name in (key, alias) if alias is not None else (key,):
-                    self.memory.put(scope, name, body, mark=mark, expires_at=float(expires))
-                return Found(body, stamp, mark)
+                    self.memory.put(scope, name, listed, mark=mark, expires_at=float(expires))
+                return Found(listed, stamp, mark)
         _MISS.inc()
         return Found(None, stamp, mark)
 
     async def store(
-        self, found: Found, scope: str, key: str, body: bytes, *, alias: str | None = None
+        self, found: Found, scope: str, key: str, listed: Listed, *, alias: str | None = None
     ) -> None:
-        """Keeps `body`, a miss's answer, under the stamp its lookup read."""
+        """Keeps `listed`, a miss's answer, under the stamp its lookup read."""
         if found.stamp is None:
+            return
+        if listed.shown.surface is Surface.RECOMMENDATIONS and not found.names_experiment(
+            listed.shown.experiment_id
+        ):
             return
         expires = time.time() + self.ttl_seconds
         for name in (key, alias) if alias is not None else (key,):
-            self.memory.put(scope, name, body, mark=found.mark, expires_at=expires)
+            self.memory.put(scope, name, listed, mark=found.mark, expires_at=expires)
+        entry = b"%.3f|%s" % (expires, listed.to_bytes())
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"{PREFIX}:{scope}", f"{key}|{found.stamp}", b"%.3f|%s" % (expires, body))
+            pipe.hset(f"{PREFIX}:{scope}", f"{key}|{found.stamp}", entry)
             pipe.expire(f"{PREFIX}:{scope}", self.ttl_seconds)
             with contextlib.suppress(RedisError, OSError):
                 await pipe.execute()

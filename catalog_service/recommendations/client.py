@@ -98,8 +98,9 @@ class RecommenderClient:
     ) -> Recommendations:
         return await self._get(f"/v1/users/{user_id}/recommendations", params, Recommendations)
 
-    async def similar_items(self, item_id: int, *, k: int) -> SimilarItems:
-        return await self._get(f"/v1/items/{item_id}/similar", {"k": k}, SimilarItems)
+    async def similar_items(self, item_id: int, *, k: int, diversity: float = 0.0) -> SimilarItems:
+        params = {"k": k, "diversity": diversity}
+        return await self._get(f"/v1/items/{item_id}/similar", params, SimilarItems)
 
     async def call_json(
         self,

@@ -5,7 +5,8 @@ A cached answer costs less than FastAPI's routing, parameter validation and depe
 it. So a GET of /v1/users/me/recommendations or /v1/epreuves/{id}/similar whose bearer token
 this process verified before, whose account standing it holds (`auth.readers`), and whose exact
 query string the validated route answered for that user or épreuve (nothing retired since:
-`recommendations.cache`), gets those bytes here. Anything else (a first request, an unknown or
+`recommendations.cache`), gets those bytes here, with a fresh `recommendation_id` and its
+impression recorded (`impressions.lists`). Anything else (a first request, an unknown or
 revoked token, an error, other paths) goes on to the app unchanged, where every check runs with
 its error.
 """
@@ -17,6 +18,7 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog_service.auth.readers import reader_in_memory
+from catalog_service.impressions.lists import serve
 from catalog_service.recommendations.cache import item_scope
 from catalog_service.recommendations.service import alias_of
 from shared.freshness import user_scope
@@ -56,8 +58,10 @@ def _remembered(scope: Scope) -> bytes | None:
     alias = alias_of(scope["query_string"].decode("latin-1"))
     assert alias is not None
     if similar is None:
-        return answers.remembered(user_scope(user_id), alias)
-    return answers.remembered(item_scope(int(similar.group(1))), alias)
+        listed = answers.remembered(user_scope(user_id), alias)
+    else:
+        listed = answers.remembered(item_scope(int(similar.group(1))), alias)
+    return None if listed is None else serve(state.impressions, listed, user_id=user_id)
 
 
 def _start(length: int) -> Message:

@@ -9,9 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from catalog_service.auth.readers import ReaderClaims
-from catalog_service.dependencies import IdPath, SessionmakerDep
+from catalog_service.dependencies import IdPath, SessionmakerDep, SettingsDep
 from catalog_service.recommendations import service
-from catalog_service.recommendations.dependencies import AnswersDep, RecommenderDep
+from catalog_service.recommendations.dependencies import (
+    AnswersDep,
+    ImpressionsDep,
+    RecommenderDep,
+)
 from catalog_service.recommendations.schemas import (
     RecommendationList,
     RecommendationQuery,
@@ -35,17 +39,22 @@ async def my_recommendations(
     sessionmaker: SessionmakerDep,
     recommender: RecommenderDep,
     answers: AnswersDep,
+    impressions: ImpressionsDep,
+    settings: SettingsDep,
     query: Annotated[RecommendationQuery, Query()],
 ) -> JSONBytes:
     """Épreuves for you: the recommender's personalised ranking (`source: "recommender"`), or
     the most popular in your niveau and filière when it cannot answer (`source: "fallback"`).
-    Already-seen épreuves are left out unless `exclude_seen=false`."""
+    Already-seen épreuves are left out unless `exclude_seen=false`. Every answer has its own
+    `recommendation_id`, and each épreuve its `position`."""
     body = await service.for_user(
         sessionmaker=sessionmaker,
         client=recommender,
         cache=answers,
+        impressions=impressions,
         user_id=reader.user_id,
         query=query,
+        default_diversity=settings.diversity_default,
         raw_query=raw_query(request),
     )
     return JSONBytes(body)
@@ -59,18 +68,22 @@ async def my_recommendations(
 )
 async def similar_epreuves(
     request: Request,
-    _reader: ReaderClaims,
+    reader: ReaderClaims,
     epreuve_id: IdPath,
     sessionmaker: SessionmakerDep,
     recommender: RecommenderDep,
     answers: AnswersDep,
+    impressions: ImpressionsDep,
+    settings: SettingsDep,
     query: Annotated[SimilarQuery, Query()],
 ) -> JSONBytes:
     """Épreuves like this one: nearest neighbours in the model's item embeddings, or the same
     matière, filière and niveau when the recommender cannot answer."""
+    diversity = settings.diversity_default if query.diversity is None else query.diversity
     body = await service.similar_to(
-        sessionmaker=sessionmaker, client=recommender, cache=answers, epreuve_id=epreuve_id,
-        k=query.k, raw_query=raw_query(request),
+        sessionmaker=sessionmaker, client=recommender, cache=answers, impressions=impressions,
+        user_id=reader.user_id, epreuve_id=epreuve_id, k=query.k, diversity=diversity,
+        raw_query=raw_query(request),
     )  # fmt: skip
     return JSONBytes(body)
 

@@ -55,7 +55,9 @@ def _remembered(scope: Scope) -> bytes | None:
     query = scope["query_string"].decode("latin-1")
     if user_id is not None:
         scope_name = serving.cache.user_scope(int(user_id))
-        return service.remembered(serving, "recommendations", scope_name, query)
+        return service.remembered(
+            serving, "recommendations", scope_name, query, user_id=int(user_id)
+        )
     return service.remembered(serving, "similar", serving.cache.item_scope(int(item_id)), query)
 
 

@@ -23,6 +23,10 @@ from shared.text import Line
 router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=100, description="How many items (1 to 100)")]
+Diversity = Annotated[
+    float,
+    Query(ge=0, le=1, description="MMR re-ranking: 0 the plain ranking, 1 the most varied list"),
+]
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -42,6 +46,7 @@ async def recommendations(
     filiere: Filiere | None = None,
     type: EpreuveType | None = None,
     matiere: Annotated[Annotated[str, Line(128)] | None, Query()] = None,
+    diversity: Diversity = 0.0,
 ) -> JSONBytes:
     """Unknown users get popularity within their niveau/filière; users the model has not seen
     but who interacted since get items similar to those; `fallback` says which path answered."""
@@ -57,6 +62,7 @@ async def recommendations(
         k=k,
         exclude_seen=exclude_seen,
         filters=filters,
+        diversity=diversity,
         raw_query=_raw_query(request),
     )
     return JSONBytes(body)
@@ -69,11 +75,13 @@ async def recommendations(
     responses=error_responses(404),
     summary="Épreuves similar to an épreuve",
 )
-async def similar(request: Request, item_id: Id, serving: ServingDep, k: K = 10) -> JSONBytes:
+async def similar(
+    request: Request, item_id: Id, serving: ServingDep, k: K = 10, diversity: Diversity = 0.0
+) -> JSONBytes:
     """Cosine similarity of the learned item embeddings; content-based neighbours (same
     matière, filière, niveau) for an item the model does not know yet."""
     body = await service.similar_items(
-        serving=serving, item_id=item_id, k=k, raw_query=_raw_query(request)
+        serving=serving, item_id=item_id, k=k, diversity=diversity, raw_query=_raw_query(request)
     )
     return JSONBytes(body)
 

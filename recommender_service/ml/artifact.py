@@ -141,6 +141,10 @@ class TrainedModel:
                 self._unit_items = v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return self._unit_items
 
+    def unit_item_vectors(self) -> np.ndarray:
+        """The item embeddings scaled to unit length, in `item_ids` order (cosine = dot)."""
+        return self._unit_item_vectors().numpy()
+
     def similar_items(
         self, item_id: int, k: int, *, candidates: np.ndarray | None = None
     ) -> list[tuple[int, float]]:

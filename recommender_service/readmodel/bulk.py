@@ -21,11 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from recommender_service.readmodel.impressions import apply_impressions
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
 from recommender_service.readmodel.service import Change, apply_payload
 from shared.events import (
     EpreuveUpserted,
     EvaluationUpserted,
+    ImpressionsRecorded,
     InteractionCreated,
     Payload,
     UserUpserted,
@@ -56,6 +58,9 @@ async def apply_batch(session: AsyncSession, batch: Sequence[Applied]) -> set[Ch
                 changes |= await _items(session, chunk)
             elif kind is EvaluationUpserted:
                 changes |= await _evaluations(session, chunk)
+            elif kind is ImpressionsRecorded:  # retires no cached answer
+                lists = [shown for a in chunk for shown in a.payload.lists]  # type: ignore[attr-defined]
+                await apply_impressions(session, lists)
             else:  # deletions are rare: one by one
                 for a in chunk:
                     changes.add(

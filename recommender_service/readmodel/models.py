@@ -80,3 +80,26 @@ class Evaluation(Base):
     difficulty: Mapped[int] = mapped_column(SmallInteger)
     relevance: Mapped[int] = mapped_column(SmallInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Impression(Base):
+    """A list the catalog showed, by its id: applying its event a second time counts nothing.
+    Only what rotation needs is kept; the catalog owns the full record and the metrics."""
+
+    __tablename__ = "impression"
+    __table_args__ = (Index("ix_impression_shown_at", "shown_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ImpressionCount(Base):
+    """How many lists showed an item to a user (rotation damps the ones never engaged with)."""
+
+    __tablename__ = "impression_count"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    item_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    shown: Mapped[int] = mapped_column(Integer)
+    last_shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from recommender_service.ml.feedback import DEFAULT_RELEVANCE, KIND_WEIGHTS
+from recommender_service.readmodel import impressions
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
 from shared.enums import InteractionKind
 from shared.events import (
@@ -46,6 +47,7 @@ from shared.events import (
     EpreuveUpserted,
     EvaluationUpserted,
     Event,
+    ImpressionsRecorded,
     InteractionCreated,
     Payload,
     UserDeleted,
@@ -59,6 +61,9 @@ class Change:
 
     user_id: int | None = None
     items_changed: bool = False
+
+
+NO_CHANGE = Change()  # an event that retires no cached answer (an impression)
 
 
 async def apply_event(session: AsyncSession, event: Event) -> Change:
@@ -84,6 +89,7 @@ async def apply_payload(
             # A deleted user's history goes too; later events for them are ignored.
             await session.execute(delete(Interaction).where(Interaction.user_id == payload.id))
             await session.execute(delete(Evaluation).where(Evaluation.user_id == payload.id))
+            await impressions.forget_user(session, payload.id)
             return Change(user_id=payload.id)
         case EpreuveUpserted():
             values = payload.model_dump(mode="json", exclude={"id"})
@@ -95,6 +101,9 @@ async def apply_payload(
         case EvaluationUpserted():
             await _upsert_evaluation(session, payload)
             return Change(user_id=payload.user_id)
+        case ImpressionsRecorded():
+            await impressions.apply_impressions(session, payload.lists)
+            return NO_CHANGE  # see readmodel.impressions
     raise TypeError(f"no handler for {type(payload).__name__}")
 
 

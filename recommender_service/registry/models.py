@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -95,3 +96,35 @@ class TrainingEpoch(Base):
     loss: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     logged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ExperimentStatus(StrEnum):
+    RUNNING = "running"
+    PROMOTED = "promoted"  # the candidate became the active version
+    STOPPED = "stopped"
+
+
+class Experiment(Base):
+    """An A/B test: the candidate version served to `traffic` of the users (registry.
+    experiments), the active version to the others."""
+
+    __tablename__ = "experiment"
+    __table_args__ = (
+        # At most one running experiment, enforced by the database itself.
+        Index(
+            "uq_experiment_one_running",
+            "status",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+        ),
+        CheckConstraint("traffic > 0 AND traffic < 1", name="traffic"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    candidate_version: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_version.id"))
+    # The active version when it started (the control arm serves the active version).
+    control_version: Mapped[int] = mapped_column(BigInteger, ForeignKey("model_version.id"))
+    traffic: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default=ExperimentStatus.RUNNING.value)

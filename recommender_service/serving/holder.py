@@ -1,4 +1,6 @@
-"""The active model of this replica, swapped atomically when another version becomes active.
+"""The active model of this replica, swapped atomically when another version becomes active;
+and, while an A/B experiment runs, its candidate version beside it (`route` says which one
+serves a user, by the stable hash of `serving.arms`).
 
 Each version comes with its neighbour table and a memory of the scores it gave lately. The swap
 is one reference assignment: a request that already took `holder.current` finishes on
@@ -24,8 +26,12 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recommender_service.registry import experiments
 from recommender_service.registry import service as registry
+from recommender_service.registry.models import ModelVersion
+from recommender_service.serving.arms import arm_of
 from recommender_service.serving.neighbours import Neighbours
+from shared.enums import Arm
 from shared.freshness import ACTIVE_CHANNEL
 
 if TYPE_CHECKING:
@@ -67,13 +73,61 @@ class ActiveModel:
     known_items: frozenset[int]
     neighbours: Neighbours
     scores: UserScores
+    unit_vectors: np.ndarray  # the item embeddings at unit length, the model's item order
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The running experiment as this replica serves it."""
+
+    experiment_id: int
+    traffic: float
+    model: ActiveModel
 
 
 class ModelHolder:
     def __init__(self) -> None:
         self.current: ActiveModel | None = None
+        self.experiment: Candidate | None = None
         self.swaps = 0
         self.unloadable: int | None = None  # the last active version whose artefact failed
+        self._no_candidate: int | None = None  # an experiment whose candidate failed to load
+
+    def route(self, user_id: int) -> tuple[ActiveModel | None, Arm | None, int | None]:
+        """The model that serves this user, their arm and the experiment (None, None without)."""
+        current, experiment = self.current, self.experiment
+        if experiment is None or current is None:
+            return current, None, None
+        if arm_of(experiment.experiment_id, user_id, experiment.traffic) is Arm.CANDIDATE:
+            return experiment.model, Arm.CANDIDATE, experiment.experiment_id
+        return current, Arm.CONTROL, experiment.experiment_id
+
+    @property
+    def experiment_id(self) -> int | None:
+        experiment = self.experiment
+        return experiment.experiment_id if experiment else None
+
+    async def refresh_experiment(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        """Follows the registry's running experiment: loads its candidate, or drops it."""
+        async with sessionmaker() as session:
+            running = await experiments.current(session=session)
+            if running is None:
+                self.experiment = None
+                return
+            if running.id in (self.experiment_id, self._no_candidate):
+                return
+            version = await registry.get_version(
+                session=session, version_id=running.candidate_version
+            )
+            blob = await registry.load_artifact(session=session, version_id=version.id)
+        loaded = await _active(version, blob)
+        if loaded is None:
+            self._no_candidate = running.id
+            self.experiment = None
+            return
+        self.experiment = Candidate(running.id, float(running.traffic), loaded)
+        log.info("experiment %d: serving version %d to %.0f %% of the users",
+                 running.id, version.id, 100 * running.traffic)  # fmt: skip
 
     @property
     def version_id(self) -> int | None:
@@ -86,28 +140,19 @@ class ModelHolder:
             version = await registry.get_active(session=session)
             if version is None or version.id in (self.version_id, self.unloadable):
                 return False
-            blob = await registry.load_artifact(session=session, version_id=version.id)
-        try:
-            # Unpickling tensors and the neighbour table take a while for big models: off the
-            # event loop.
-            model, neighbours = await asyncio.to_thread(_load, blob)
-        except Exception as exc:
+            held = self.experiment
+            if held is not None and held.model.version_id == version.id:
+                loaded: ActiveModel | None = held.model  # a promoted candidate: already here
+            else:
+                blob = await registry.load_artifact(session=session, version_id=version.id)
+                loaded = None
+        if loaded is None:
+            loaded = await _active(version, blob)
+        if loaded is None:
             self.unloadable = version.id
-            log.error(
-                "model version %d cannot be loaded (%s); still serving version %s",
-                version.id, exc, self.version_id,
-            )  # fmt: skip
+            log.error("still serving version %s", self.version_id)
             return False
-        self.current = ActiveModel(
-            version_id=version.id,
-            algorithm=version.algorithm,
-            created_at=version.created_at,
-            data_snapshot_at=version.data_snapshot_at,
-            model=model,
-            known_items=frozenset(int(i) for i in model.item_ids),
-            neighbours=neighbours,
-            scores=UserScores(model),
-        )
+        self.current = loaded
         self.swaps += 1
         ACTIVE_VERSION.set(version.id)
         log.info("serving model version %d (%s)", version.id, version.algorithm)
@@ -133,6 +178,8 @@ class ModelHolder:
                     pointer = await registry.read_pointer(redis)
                     if pointer is None or pointer != self.version_id:
                         await self.refresh(sessionmaker)
+                    if await experiments.read_pointer(redis) != self.experiment_id:
+                        await self.refresh_experiment(sessionmaker)
             except (RedisError, OSError) as exc:
                 log.warning("model watcher: redis unavailable (%s); retrying", exc)
                 await _sleep_or_stop(stop, poll_seconds)
@@ -142,6 +189,28 @@ class ModelHolder:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+
+async def _active(version: ModelVersion, blob: bytes) -> ActiveModel | None:
+    """The version ready to serve; None (logged) when its artefact cannot be loaded."""
+    try:
+        # Unpickling tensors and the neighbour table take a while for big models: off the
+        # event loop.
+        model, neighbours = await asyncio.to_thread(_load, blob)
+    except Exception as exc:
+        log.error("model version %d cannot be loaded (%s)", version.id, exc)
+        return None
+    return ActiveModel(
+        version_id=version.id,
+        algorithm=version.algorithm,
+        created_at=version.created_at,
+        data_snapshot_at=version.data_snapshot_at,
+        model=model,
+        known_items=frozenset(int(i) for i in model.item_ids),
+        neighbours=neighbours,
+        scores=UserScores(model),
+        unit_vectors=model.unit_item_vectors().astype(np.float64),
+    )
 
 
 def _load(blob: bytes) -> tuple[TrainedModel, Neighbours]:

@@ -8,7 +8,9 @@ catalog's own fallback is only its last resort when the recommender cannot answe
 
 Plain functions over what is already in memory (model, item table, the user's activity): no
 I/O. Eligibility (active, filters, not yet seen) is a numpy mask and the top K comes from
-`argpartition`; no Python loop over items.
+`argpartition`; no Python loop over items. With `diversity` or rotation, a pool of the best
+candidates is re-ranked down to K (`rerank`): on the model's item embeddings, or on matière
+and type for popularity.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from recommender_service.serving.history import HistoryEntry, UserActivity
 from recommender_service.serving.holder import ActiveModel
 from recommender_service.serving.items import ItemFilters, ItemTable
 from recommender_service.serving.reasons import because, explain
+from recommender_service.serving.rerank import Rotation, attribute_vectors, pool_size, rerank
 from shared.recommendations import Strategy
 
 RECENT_FOR_COLD_START = 5
+_OFF = Rotation(after=1, factor=1.0)
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,12 @@ def recommend(
     exclude_seen: bool,
     filters: ItemFilters,
     min_similarity: float,
+    diversity: float = 0.0,
+    rotation: Rotation = _OFF,
 ) -> Ranked:
     seen = activity.seen if exclude_seen else np.zeros(0, dtype=np.int64)
+    order = Reorder(diversity, rotation if activity.shown else _OFF, activity)
+    pool = order.pool(k)
     if active is not None:
         known = [h for h in activity.recent if h.item_id in active.known_items]
         context = _Context(k, seen, filters, known, activity, min_similarity)
@@ -67,20 +75,88 @@ def recommend(
             # Every paper of the table, those it never saw in training from their metadata.
             featured = featured_scores(active.model, table, user_id, activity)
             if featured is not None and (active.model.user_index(user_id) is not None or not known):
-                return _personalised(active, table, table.ids, table.all_rows, featured, context)
+                return _personalised(
+                    active, table, table.ids, table.all_rows, featured, context, order
+                )
         scores = active.scores.get(user_id)
         if scores is not None:
             rows = table.model_rows(active.version_id, active.model.item_ids)
-            return _personalised(active, table, active.model.item_ids, rows, scores, context)
+            return _personalised(active, table, active.model.item_ids, rows, scores, context, order)
         if known:
             recent = known[:RECENT_FOR_COLD_START]
-            ranked = _similar_to_recent(active, table, recent, k, seen, filters)
+            ranked = _similar_to_recent(active, table, recent, pool, seen, filters)
             if ranked.items:
-                return ranked
+                return Ranked(order.model(ranked.items, active, k), *_tail(ranked))
     items = fallback.popular(
-        table, k=k, filters=filters, niveau=activity.niveau, filiere=activity.filiere, exclude=seen
-    )
-    return Ranked(items, None, Strategy.POPULARITY)
+        table, k=pool, filters=filters, niveau=activity.niveau, filiere=activity.filiere,
+        exclude=seen,
+    )  # fmt: skip
+    return Ranked(order.table(items, table, k), None, Strategy.POPULARITY)
+
+
+@dataclass(frozen=True)
+class Reorder:
+    """The re-ranking one request asks for (none: the lists as ranked)."""
+
+    diversity: float
+    rotation: Rotation = _OFF
+    activity: UserActivity | None = None  # whose impressions rotation damps
+
+    @property
+    def active(self) -> bool:
+        return self.diversity > 0 or self.rotation.enabled
+
+    def pool(self, k: int) -> int:
+        return pool_size(k, diversity=self.diversity, rotation=self.rotation)
+
+    def indices(
+        self, ids: np.ndarray, scores: np.ndarray, vectors: np.ndarray, k: int
+    ) -> np.ndarray:
+        """Positions in the candidates (best first) of the k to serve, in order."""
+        if not self.active:
+            return np.arange(min(k, len(ids)))
+        activity, rotation = self.activity, self.rotation
+        if activity is None or not rotation.enabled:
+            return rerank(ids, scores, vectors, k=k, diversity=self.diversity, rotation=_OFF,
+                          shown={}, engaged=())  # fmt: skip
+        engaged = set(activity.seen.tolist())
+        return rerank(ids, scores, vectors, k=k, diversity=self.diversity, rotation=rotation,
+                      shown=activity.shown, engaged=engaged)  # fmt: skip
+
+    def model(self, items: list[Scored], active: ActiveModel, k: int) -> list[Scored]:
+        """Items the model knows, in the order of their scores."""
+        if not self.active:
+            return items[:k]
+        ids = np.array([s.item_id for s in items], dtype=np.int64)
+        vectors = active.unit_vectors[np.searchsorted(active.model.item_ids, ids)]
+        scores = np.array([s.score for s in items])
+        return [items[j] for j in self.indices(ids, scores, vectors, k)]
+
+    def table(self, items: list[Scored], table: ItemTable, k: int) -> list[Scored]:
+        """Items in a ranked order of their own (popularity, its own cell first): relevance
+        follows their rank; similarity is the share of matière and type in common."""
+        if not self.active or not items:
+            return items[:k]
+        ids = np.array([s.item_id for s in items], dtype=np.int64)
+        rows = table.rows_of(ids)
+        vectors = attribute_vectors(table.matiere[rows].tolist(), table.type[rows].tolist())
+        by_rank = -np.arange(len(items), dtype=np.float64)
+        return [items[j] for j in self.indices(ids, by_rank, vectors, k)]
+
+
+def _unit_vectors(active: ActiveModel, ids: np.ndarray) -> np.ndarray:
+    """The model's unit item vectors of `ids`; zeros for a paper it never saw (scored from its
+    features), which MMR then treats as unlike every other."""
+    model_ids = active.model.item_ids
+    pos = np.minimum(np.searchsorted(model_ids, ids), len(model_ids) - 1)
+    inside = model_ids[pos] == ids
+    vectors = np.zeros((len(ids), active.unit_vectors.shape[1]), dtype=active.unit_vectors.dtype)
+    vectors[inside] = active.unit_vectors[pos[inside]]
+    return vectors
+
+
+def _tail(ranked: Ranked) -> tuple[int | None, Strategy | None]:
+    return ranked.model_version, ranked.fallback
 
 
 def _allowed(
@@ -110,12 +186,17 @@ def _personalised(
     rows: np.ndarray,
     scores: np.ndarray,
     context: _Context,
+    order: Reorder,
 ) -> Ranked:
-    """The best of `item_ids` (their `rows` in the table, -1 if absent) by `scores`."""
+    """The best of `item_ids` (their `rows` in the table, -1 if absent) by `scores`, re-ranked
+    as `order` asks."""
     mask = (rows >= 0) & table.eligible(context.filters)[np.maximum(rows, 0)]
     if len(context.seen):
         mask &= ~np.isin(item_ids, context.seen)
-    best = top_k(np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf), mask, context.k)
+    raw = np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf)
+    best = top_k(raw, mask, order.pool(context.k))
+    vectors = _unit_vectors(active, item_ids[best])
+    best = best[order.indices(item_ids[best], raw[best], vectors, context.k)]
     chosen = item_ids[best]
     known = context.known
     anchor, similarity = active.neighbours.closest(active.model, [h.item_id for h in known], chosen)
@@ -124,7 +205,7 @@ def _personalised(
         min_similarity=context.min_similarity, niveau=context.activity.niveau,
         filiere=context.activity.filiere,
     )  # fmt: skip
-    shown = active.model.calibrated(np.asarray(scores, np.float64)[best])
+    shown = active.model.calibrated(raw[best])
     items = [
         Scored(int(item_id), float(score), reason.text, reason.anchor)
         for item_id, score, reason in zip(chosen, shown, reasons, strict=True)

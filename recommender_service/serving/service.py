@@ -4,11 +4,16 @@ A hit (this process's memory, else Redis) is the stored bytes as they are. A mis
 item table and the user's activity from memory (SQL only when the lookup's stamp says they are
 stale), runs the chain (`recommend`, `similar`), and serialises the answer once, with
 pydantic-core's `to_json` on plain data, for the response and both cache layers.
+
+Every answer, a hit or not, leaves with a fresh `recommendation_id` put in front of the stored
+bytes. During an A/B experiment the user's arm decides the model (`holder.route`); the answer
+names its arm, and the version and experiment are part of every cache key.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter as Tally
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +27,7 @@ from recommender_service.serving.history import Histories
 from recommender_service.serving.holder import ActiveModel, ModelHolder
 from recommender_service.serving.items import ItemFilters, ItemStore, ItemTable
 from recommender_service.serving.recommend import Ranked, recommend
+from recommender_service.serving.rerank import Rotation
 from recommender_service.serving.similar import similar
 from shared.freshness import user_token_key
 from shared.recommendations import Strategy
@@ -50,22 +56,38 @@ class Serving:
     settings: Settings
     served: Tally[str] = field(default_factory=Tally)
 
+    @property
+    def rotation(self) -> Rotation:
+        return Rotation(self.settings.rotation_after, self.settings.rotation_factor)
 
-def query_key(active: ActiveModel | None, raw_query: str) -> str:
+
+def query_key(tag: str, raw_query: str) -> str:
     """The memory key of a request's exact query string (for `remembered`)."""
-    return f"q|v{_version(active)}|{raw_query}"
+    return f"q|{tag}|{raw_query}"
 
 
-def remembered(serving: Serving, endpoint: str, scope: str, raw_query: str) -> bytes | None:
+def remembered(
+    serving: Serving, endpoint: str, scope: str, raw_query: str, *, user_id: int | None = None
+) -> bytes | None:
     """The answer to a request repeated exactly (same path, same query string), if this process
-    still holds it; counted and timed like any other answer."""
+    still holds it; counted and timed like any other answer. `user_id`: whose arm it is."""
     started = time.perf_counter()
-    found = serving.cache.remembered(scope, query_key(serving.holder.current, raw_query))
+    if user_id is None:
+        tag = _tag(serving.holder.current, None)
+    else:
+        model, _, experiment_id = serving.holder.route(user_id)
+        tag = _tag(model, experiment_id)
+    found = serving.cache.remembered(scope, query_key(tag, raw_query))
     if found is None:
         return None
     serving.served[f"{endpoint}:{found[0]}"] += 1
     _TIMERS[endpoint, True].observe(time.perf_counter() - started)
-    return found[1]
+    return with_id(found[1])
+
+
+def with_id(body: bytes) -> bytes:
+    """The stored answer with this answer's own id in front."""
+    return b'{"recommendation_id":"' + str(uuid.uuid4()).encode() + b'",' + body[1:]
 
 
 async def recommendations(
@@ -75,49 +97,58 @@ async def recommendations(
     k: int,
     exclude_seen: bool,
     filters: ItemFilters,
+    diversity: float = 0.0,
     raw_query: str | None = None,
 ) -> bytes:
     started = time.perf_counter()
-    active = serving.holder.current
+    model, arm, experiment_id = serving.holder.route(user_id)
+    tag = _tag(model, experiment_id)
     scope = serving.cache.user_scope(user_id)
-    key = f"v{_version(active)}|k{k}|x{int(exclude_seen)}|{filters.cache_key()}"
-    alias = query_key(active, raw_query) if raw_query is not None else None
+    key = f"{tag}|k{k}|x{int(exclude_seen)}|d{diversity:g}|{filters.cache_key()}"
+    alias = query_key(tag, raw_query) if raw_query is not None else None
     found = await serving.cache.lookup(scope, key, token_key=user_token_key(user_id), alias=alias)
     hit = found.body is not None
     if not hit:
         table = await serving.items.current(found.stamp.generation)
         activity = await serving.histories.get(user_id, found.stamp)
         ranked = recommend(
-            active=active, table=table, activity=activity, user_id=user_id, k=k,
-            exclude_seen=exclude_seen, filters=filters,
-            min_similarity=serving.settings.reason_min_similarity,
+            active=model, table=table, activity=activity, user_id=user_id, k=k,
+            exclude_seen=exclude_seen, filters=filters, diversity=diversity,
+            rotation=serving.rotation, min_similarity=serving.settings.reason_min_similarity,
         )  # fmt: skip
-        head = {"user_id": user_id}
+        head = {"user_id": user_id, "arm": arm, "experiment_id": experiment_id}
         found = await _store(serving, found, scope, key, alias, head, ranked, table)
     return _served(serving, "recommendations", found, hit, started)
 
 
 async def similar_items(
-    *, serving: Serving, item_id: int, k: int, raw_query: str | None = None
+    *,
+    serving: Serving,
+    item_id: int,
+    k: int,
+    diversity: float = 0.0,
+    raw_query: str | None = None,
 ) -> bytes:
     started = time.perf_counter()
     active = serving.holder.current
+    tag = _tag(active, None)
     scope = serving.cache.item_scope(item_id)
-    key = f"v{_version(active)}|k{k}"
-    alias = query_key(active, raw_query) if raw_query is not None else None
+    key = f"{tag}|k{k}|d{diversity:g}"
+    alias = query_key(tag, raw_query) if raw_query is not None else None
     found = await serving.cache.lookup(scope, key, token_key=item_token_key(item_id), alias=alias)
     hit = found.body is not None
     if not hit:
         table = await serving.items.current(found.stamp.generation)
-        ranked = similar(active=active, table=table, item_id=item_id, k=k)
-        head = {"item_id": item_id}
+        ranked = similar(active=active, table=table, item_id=item_id, k=k, diversity=diversity)
+        head = {"item_id": item_id, "arm": None, "experiment_id": None}
         found = await _store(serving, found, scope, key, alias, head, ranked, table)
     return _served(serving, "similar", found, hit, started)
 
 
-def _version(active: ActiveModel | None) -> int | str:
-    # Part of every cache key: a new model version never serves the old one's answers.
-    return active.version_id if active else "none"
+def _tag(model: ActiveModel | None, experiment_id: int | None) -> str:
+    # Part of every cache key: a new model version never serves the old one's answers, and an
+    # answer naming an arm is not served once its experiment ended.
+    return f"v{model.version_id if model else 'none'}|e{experiment_id or 0}"
 
 
 async def _store(
@@ -142,7 +173,7 @@ def _served(serving: Serving, endpoint: str, found: Found, hit: bool, started: f
     assert found.body is not None
     serving.served[f"{endpoint}:{found.label}"] += 1
     _TIMERS[endpoint, hit].observe(time.perf_counter() - started)
-    return found.body
+    return with_id(found.body)
 
 
 def _ttl(serving: Serving, ranked: Ranked) -> int:
@@ -154,13 +185,18 @@ def _ttl(serving: Serving, ranked: Ranked) -> int:
 
 def _body(ranked: Ranked, table: ItemTable) -> dict[str, Any]:
     items = []
-    for scored in ranked.items:
+    for position, scored in enumerate(ranked.items, 1):
         reason = scored.reason
         if scored.anchor is not None:
             title = table.card(scored.anchor)["title"]
             reason = reason.replace("{anchor}", title or f"#{scored.anchor}")
         items.append(
-            {"item_id": scored.item_id, "score": round(scored.score, 6), "reason": reason}
+            {
+                "item_id": scored.item_id,
+                "position": position,
+                "score": round(scored.score, 6),
+                "reason": reason,
+            }
             | table.card(scored.item_id)
         )
     return {"model_version": ranked.model_version, "fallback": ranked.fallback, "items": items}

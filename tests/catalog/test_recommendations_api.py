@@ -395,7 +395,9 @@ async def test_each_card_is_the_epreuves_own_read_shape_with_its_score_and_reaso
     answer = RecommendationList.model_validate_json(response.content)  # the declared shape
     assert answer.items
     async with app.state.sessionmaker() as session:
-        for item in response.json()["items"]:
+        for position, item in enumerate(response.json()["items"], 1):
             epreuve = await epreuves_service.get_active(session=session, epreuve_id=item["id"])
             expected = EpreuveRead.model_validate(epreuve).model_dump(mode="json")
-            assert {k: v for k, v in item.items() if k not in ("score", "reason")} == expected
+            assert item["position"] == position
+            listed = {k: v for k, v in item.items() if k not in ("position", "score", "reason")}
+            assert listed == expected

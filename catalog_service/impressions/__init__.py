@@ -1,0 +1,1 @@
+"""Impressions: every recommendation list the catalog shows, and the interactions it earned."""
