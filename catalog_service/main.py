@@ -22,12 +22,13 @@ from catalog_service.evaluations.router import router as evaluations_router
 from catalog_service.export.router import router as export_router
 from catalog_service.interactions.router import router as interactions_router
 from catalog_service.lifespan import lifespan
-from catalog_service.recommendations.memory_hits import MemoryHits
+from catalog_service.recommendations.memory_hits import remembered
 from catalog_service.recommendations.router import router as recommendations_router
 from catalog_service.stats.router import router as stats_router
 from catalog_service.upload_limit import BodySizeLimitMiddleware
 from catalog_service.users.router import router as users_router
 from shared import api_docs
+from shared.memory_hits import MemoryHits
 
 
 def _signer(settings: Settings) -> TokenSigner:
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     health.install(app)
     # Outside the metrics (its hits count in catalog_recommendations_cache_total), inside CORS.
-    app.add_middleware(MemoryHits)
+    app.add_middleware(MemoryHits, lookup=remembered)
     if settings.cors_origins:
         # Outermost: preflights and error answers (413, 500) carry the headers too.
         app.add_middleware(

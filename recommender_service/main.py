@@ -11,7 +11,7 @@ from recommender_service.api import (
     serving_router,
     stats_router,
 )
-from recommender_service.api.memory_hits import MemoryHits
+from recommender_service.api.memory_hits import remembered
 from recommender_service.config import Settings, get_settings
 from recommender_service.errors import install_error_handlers
 from recommender_service.health import router as health_router
@@ -19,6 +19,7 @@ from recommender_service.lifespan import lifespan
 from recommender_service.security import ServiceKey
 from shared import api_docs
 from shared.http_errors import error_responses
+from shared.memory_hits import MemoryHits
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     install_error_handlers(app)
-    app.add_middleware(MemoryHits)
+    app.add_middleware(MemoryHits, lookup=remembered)
     v1 = APIRouter(
         prefix="/v1", dependencies=[ServiceKey], responses=error_responses(400, 401, 422, 503)
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from catalog_service.auth.readers import reader_in_memory
 from catalog_service.impressions.lists import serve
@@ -28,21 +28,7 @@ _MINE = "/v1/users/me/recommendations"
 _SIMILAR = re.compile(r"/v1/epreuves/([1-9][0-9]{0,18})/similar")
 
 
-class MemoryHits:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            body = _remembered(scope)
-            if body is not None:
-                await send(_start(len(body)))
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def _remembered(scope: Scope) -> bytes | None:
+def remembered(scope: Scope) -> bytes | None:
     path = scope["path"]
     similar = None if path == _MINE else _SIMILAR.fullmatch(path)
     if path != _MINE and similar is None:
@@ -62,8 +48,3 @@ def _remembered(scope: Scope) -> bytes | None:
     else:
         listed = answers.remembered(item_scope(int(similar.group(1))), alias)
     return None if listed is None else serve(state.impressions, listed, user_id=user_id)
-
-
-def _start(length: int) -> Message:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
-    return {"type": "http.response.start", "status": 200, "headers": headers}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from recommender_service.serving import service
 from shared.service_auth import SERVICE_KEY_HEADER, service_key_matches
@@ -25,21 +25,7 @@ _PATH = re.compile(
 _KEY_HEADER = SERVICE_KEY_HEADER.lower().encode()
 
 
-class MemoryHits:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            body = _remembered(scope)
-            if body is not None:
-                await send(_start(len(body)))
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def _remembered(scope: Scope) -> bytes | None:
+def remembered(scope: Scope) -> bytes | None:
     match = _PATH.fullmatch(scope["path"])
     if match is None:
         return None
@@ -59,8 +45,3 @@ def _remembered(scope: Scope) -> bytes | None:
             serving, "recommendations", scope_name, query, user_id=int(user_id)
         )
     return service.remembered(serving, "similar", serving.cache.item_scope(int(item_id)), query)
-
-
-def _start(length: int) -> Message:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(length).encode())]
-    return {"type": "http.response.start", "status": 200, "headers": headers}
