@@ -31,9 +31,9 @@ import torch
 
 from recommender_service.ml.config import TrainConfig
 from recommender_service.ml.data import IndexedData
-from recommender_service.ml.datasets import BenchmarkData, load
 from recommender_service.ml.evaluation import evaluate_ranking, model_score_fn
 from recommender_service.ml.pretrain import build_and_train
+from recommender_service.offline.datasets import BenchmarkData, load
 from recommender_service.serving.rerank import (
     POOL_PER_ITEM,
     Rotation,
