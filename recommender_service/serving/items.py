@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -59,13 +60,17 @@ class ItemTable:
         self.popularity = np.array([popularity.get(int(i), 0.0) for i in self.ids])
         self._rows = {int(item_id): row for row, item_id in enumerate(self.ids)}
         self.all_rows = np.arange(len(self.ids), dtype=np.int64)
-        # What a model with side features reads of an item it never saw in training.
-        self.metas = {int(i): card for i, card in zip(self.ids, self.cards, strict=True)}
         self.generation = generation
         self.started = started  # when its SQL was read (monotonic)
         self._masks: dict[ItemFilters, np.ndarray] = {}
         self._model_rows: dict[int, np.ndarray] = {}
         self._popular: dict[tuple[str, str, float], float] = {}
+
+    @cached_property
+    def metas(self) -> dict[int, dict[str, Any]]:
+        """What a model with side features reads of an item it never saw in training (built on
+        first use: most models have no features)."""
+        return {int(i): card for i, card in zip(self.ids, self.cards, strict=True)}
 
     def rows_of(self, item_ids: np.ndarray) -> np.ndarray:
         """Each id's row in the table, -1 for an id the read model does not hold."""
