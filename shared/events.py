@@ -1,8 +1,10 @@
 """Domain events published by the catalog on one Redis stream and consumed by the recommender.
 
 A stream entry is a flat map of strings: `event_id`, `type`, `occurred_at`, `schema_version`
-and `payload` (JSON). `Event.to_fields` / `Event.from_fields` are the only (de)serialisers, so
-both sides agree byte for byte.
+and `payload` (JSON text). `Event.to_fields` / `Event.fields_of` / `Event.from_fields` are
+the only (de)serialisers, so both sides agree on the entry's shape. The outbox relay passes each
+row's payload on as PostgreSQL's text of it (`fields_of`): decoding and encoding it again would
+cost the catalog CPU for the same JSON value.
 """
 
 from __future__ import annotations
@@ -157,12 +159,26 @@ class Event(BaseModel):
             raise InvalidEvent(f"{self.type} payload: {exc}") from exc
 
     def to_fields(self) -> dict[str, str]:
+        payload = json.dumps(self.payload, separators=(",", ":"), sort_keys=True)
+        return self.fields_of(
+            self.event_id, self.type, self.occurred_at, self.schema_version, payload
+        )
+
+    @staticmethod
+    def fields_of(
+        event_id: uuid.UUID | str,
+        type: str,
+        occurred_at: datetime,
+        schema_version: int,
+        payload_json: str,
+    ) -> dict[str, str]:
+        """The stream entry of an event whose payload is already JSON text."""
         return {
-            "event_id": str(self.event_id),
-            "type": self.type.value,
-            "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
-            "schema_version": str(self.schema_version),
-            "payload": json.dumps(self.payload, separators=(",", ":"), sort_keys=True),
+            "event_id": str(event_id),
+            "type": str(type),
+            "occurred_at": occurred_at.astimezone(UTC).isoformat(),
+            "schema_version": str(schema_version),
+            "payload": payload_json,
         }
 
     @classmethod

@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog_service.auth.dependencies import oauth2_scheme
-from catalog_service.auth.tokens import TokenClaims, TokenSigner, TokenType
+from catalog_service.auth.readers import VerifiedTokens
+from catalog_service.auth.tokens import TokenClaims
 from catalog_service.errors import Unauthorized
 from catalog_service.interactions.batcher import IngestBatcher
 from catalog_service.recommendations.cache import forget
@@ -19,13 +20,14 @@ from catalog_service.recommendations.cache import forget
 async def get_token_claims(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> TokenClaims:
-    """The claims of a valid access token. Whether that user is active and the token still
-    theirs (its version) is checked by the write statement itself (interactions.batcher), on
-    every request."""
+    """The claims of a valid access token, its signature verified once per process (the
+    readers' memory, `auth.readers`; expiry checked at every use). Whether that user is active
+    and the token still theirs (its version) is checked by the write statement itself
+    (interactions.batcher), on every request."""
     if not token:
         raise Unauthorized()
-    signer: TokenSigner = request.app.state.token_signer
-    return signer.verify(token, TokenType.ACCESS)
+    verified: VerifiedTokens = request.app.state.verified_tokens
+    return verified.verify(token)
 
 
 async def get_batcher(request: Request) -> IngestBatcher:

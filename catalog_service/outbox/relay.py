@@ -24,20 +24,20 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client import Counter
-from sqlalchemy import BigInteger, Table, Text, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from catalog_service.outbox import wakeup
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.wakeup import NOTIFY, NOTIFY_CHANNEL
-from shared.events import Event
+from shared.events import Event, EventType
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +93,32 @@ return ids
 """
 
 _table = cast(Table, OutboxEvent.__table__)
-# One statement marks the whole batch: UPDATE … FROM unnest(ids, stream_ids).
-_published = (
-    func.unnest(
-        bindparam("ids", type_=ARRAY(BigInteger)), bindparam("stream_ids", type_=ARRAY(Text))
-    )
-    .table_valued("id", "stream_id")
-    .render_derived(name="published")
-)
-_MARK_PUBLISHED = (
-    update(_table)
-    .values(published_at=func.now(), stream_id=_published.c.stream_id)
-    .where(_table.c.id == _published.c.id)
-)
+# One statement for a pass's reads: the relay lock (an uncorrelated subquery: evaluated once,
+# before any row is read; not held, no row) and the oldest pending rows, locked. Driver SQL, and
+# the payload as PostgreSQL's JSON text, published as it is: no compile step, no decoding of the
+# payload into Python objects and encoding it again (the CPU of a pass was mostly that).
+_LOCK_PENDING = """
+SELECT id, event_id, type, occurred_at, schema_version, payload::text
+FROM catalog.outbox_event
+WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock($1))
+ORDER BY id LIMIT $2
+FOR UPDATE SKIP LOCKED"""
+_MARK_PUBLISHED = """
+UPDATE catalog.outbox_event AS e SET published_at = now(), stream_id = p.stream_id
+FROM unnest($1::bigint[], $2::text[]) AS p (id, stream_id)
+WHERE e.id = p.id"""
+# Under a steady flow of commits, a pass waits this long after the previous one, so that each
+# publishes the commits of that moment together: a pass costs the same for one event or
+# hundreds. Idle, a commit is published at once.
+LINGER_SECONDS = 0.005
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An event as the relay put it on the stream: its type and payload JSON text."""
+
+    type: EventType
+    payload: str
 
 
 class OutboxRelay:
@@ -119,7 +132,7 @@ class OutboxRelay:
         batch_size: int = 500,
         maxlen: int | None = None,
         retention: timedelta | None = timedelta(days=7),
-        on_published: Callable[[list[Event]], Awaitable[None]] | None = None,
+        on_published: Callable[[list[Published]], Awaitable[None]] | None = None,
     ) -> None:
         """`on_published` hears each batch once it is on the stream and marked published (its
         failures are logged, never retried: the events are out)."""
@@ -188,52 +201,33 @@ class OutboxRelay:
         """Publishes one batch; the flag says whether more rows may be pending."""
         try:
             async with (self._own_engine or self._engine).begin() as conn:
-                locked = await conn.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID)))
-                if not locked:
-                    return 0, False
                 rows = await self._lock_pending(conn)
-                if not rows:
+                if not rows:  # none pending, or another replica is publishing
                     return 0, False
-                events = [Event.model_validate(dict(row)) for row in rows]
-                stream_ids = await self._append(events)
-                await conn.execute(
-                    _MARK_PUBLISHED, {"ids": [r["id"] for r in rows], "stream_ids": stream_ids}
-                )
+                stream_ids = await self._append(rows)
+                await conn.exec_driver_sql(_MARK_PUBLISHED, ([r[0] for r in rows], stream_ids))
         except BaseException:
             self._unconfirmed = True
             raise
         self._unconfirmed = False
         if self._on_published is not None:
             try:
-                await self._on_published(events)
+                await self._on_published([Published(EventType(r[2]), r[5]) for r in rows])
             except Exception as exc:
                 log.warning("outbox relay: on_published failed (%r)", exc)
         PUBLISHED.inc(len(rows))
         return len(rows), len(rows) == self._batch_size
 
     async def _lock_pending(self, conn: AsyncConnection) -> list[Any]:
-        query = (
-            select(
-                _table.c.id,
-                _table.c.event_id,
-                _table.c.type,
-                _table.c.occurred_at,
-                _table.c.schema_version,
-                _table.c.payload,
-            )
-            .where(_table.c.published_at.is_(None))
-            .order_by(_table.c.id)
-            .limit(self._batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        return list((await conn.execute(query)).mappings())
+        args = (RELAY_LOCK_ID, self._batch_size)
+        return list(await conn.exec_driver_sql(_LOCK_PENDING, args))
 
-    async def _append(self, events: list[Event]) -> list[str]:
+    async def _append(self, rows: list[Any]) -> list[str]:
         args: list[str | int] = [self._maxlen]
-        # The events of an identical, retried call are the stream's last len(events) entries.
-        args.append(2 * self._batch_size if self._unconfirmed else len(events))
-        for event in events:
-            fields = event.to_fields()
+        # The events of an identical, retried call are the stream's last len(rows) entries.
+        args.append(2 * self._batch_size if self._unconfirmed else len(rows))
+        for _, event_id, type_, occurred_at, schema_version, payload in rows:
+            fields = Event.fields_of(event_id, type_, occurred_at, schema_version, payload)
             args.append(len(fields))
             for name, value in fields.items():
                 args.extend((name, value))
@@ -246,7 +240,7 @@ class OutboxRelay:
         next_retention = time.monotonic() + 60.0
         while not self._stopping.is_set():
             try:
-                await self.publish_pending()
+                published = await self.publish_pending()
             except Exception as exc:  # never let a Redis/PostgreSQL outage kill the relay
                 failures += 1
                 FAILURES.inc()
@@ -265,6 +259,8 @@ class OutboxRelay:
             if self._retention is not None and time.monotonic() >= next_retention:
                 next_retention = time.monotonic() + RETENTION_INTERVAL
                 await self._purge_published()
+            if published:
+                await self._sleep(LINGER_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()

@@ -19,6 +19,8 @@ show), so that every hit is served with a fresh id and recorded as an impression
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import secrets
 import time
@@ -27,21 +29,13 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from catalog_service.impressions.lists import Listed
 from catalog_service.memory import CHANNEL
+from catalog_service.outbox.relay import Published
 from shared.enums import Surface
-from shared.events import (
-    EpreuveDeleted,
-    EpreuveUpserted,
-    EvaluationUpserted,
-    Event,
-    InteractionCreated,
-    InvalidEvent,
-    UserDeleted,
-    UserUpserted,
-)
+from shared.events import EventType
 from shared.freshness import (
     ABSENT,
     ACTIVE_POINTER_KEY,
@@ -176,49 +170,78 @@ class AnswerCache:
                 await pipe.execute()
 
 
+# KEYS: the épreuves generation, then each user's token and answers. ARGV: the tokens' life,
+# "1" when épreuves changed, the notice's channel and text, then each user's new token.
+_FORGET = """
+for i = 2, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[4 + i / 2], 'EX', ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
+end
+if ARGV[2] == '1' then redis.call('INCR', KEYS[1]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+"""
+_FORGET_SHA = hashlib.sha1(_FORGET.encode(), usedforsecurity=False).hexdigest()
+
+
 async def forget(
     redis: aioredis.Redis, *, users: Iterable[int] = (), epreuves_changed: bool = False
 ) -> None:
     """Retires the answers these catalog changes make stale, on every replica: a user's own
     after their interactions (the épreuves they used leave their lists), every answer after an
-    épreuve changed (its card, or whether it may be listed at all). One MULTI and one notice.
+    épreuve changed (its card, or whether it may be listed at all). One script call (atomic,
+    like a MULTI, at the client cost of one command whatever the number of users) and one
+    notice.
 
     Never fails its caller, whose write is committed: with Redis unreachable, nothing is read
     from the caches either (lookups miss, the memory layer is not trusted while unsubscribed)."""
-    users = set(users)
+    users = sorted(set(users))
+    if not users and not epreuves_changed:
+        return
+    keys = [GENERATION_KEY]
+    for user_id in users:
+        keys += [_user_token_key(user_id), f"{PREFIX}:{user_scope(user_id)}"]
+    scopes = [EVERYTHING] if epreuves_changed else [user_scope(u) for u in users]
+    args: list[str | int] = [
+        USER_TOKEN_TTL_SECONDS,
+        int(epreuves_changed),
+        CHANNEL,
+        " ".join(scopes),
+    ]
+    args += [secrets.token_hex(8) for _ in users]
     try:
-        async with redis.pipeline(transaction=True) as pipe:
-            for user_id in users:
-                token = secrets.token_hex(8)
-                pipe.set(_user_token_key(user_id), token, ex=USER_TOKEN_TTL_SECONDS)
-                pipe.delete(f"{PREFIX}:{user_scope(user_id)}")
-            if epreuves_changed:
-                pipe.incr(GENERATION_KEY)
-            scopes = [EVERYTHING] if epreuves_changed else [user_scope(u) for u in sorted(users)]
-            if scopes:
-                pipe.publish(CHANNEL, " ".join(scopes))
-                await pipe.execute()
+        try:
+            await redis.evalsha(_FORGET_SHA, len(keys), *keys, *args)
+        except NoScriptError:  # a restarted Redis: load it (once) by sending it whole
+            await redis.eval(_FORGET, len(keys), *keys, *args)
     except (RedisError, OSError) as exc:
         logger.warning("recommendation answers not retired (%r)", exc)
 
 
-async def forget_events(redis: aioredis.Redis, events: Iterable[Event]) -> None:
+# The payload field naming whose answers an event of the catalog retires.
+_USER_FIELD = {
+    EventType.INTERACTION_CREATED: "user_id",
+    EventType.EVALUATION_UPSERTED: "user_id",
+    EventType.USER_UPSERTED: "id",
+    EventType.USER_DELETED: "id",
+}
+_EPREUVE_EVENTS = (EventType.EPREUVE_UPSERTED, EventType.EPREUVE_DELETED)
+
+
+async def forget_events(redis: aioredis.Redis, events: Iterable[Published]) -> None:
     """`forget` for the catalog's own events as the outbox relay publishes them: every writer
     (API, console, seed, another replica) ends there, whichever path it took. The API's own
     write paths retire their user's answers already, before answering (read-your-writes: the
-    group commit, the routes that record a view, a download or a rating); this is the net."""
+    group commit, the routes that record a view, a download or a rating); this is the net.
+    Only the payloads that name a user are decoded (not impressions, the bulk of the stream)."""
     users: set[int] = set()
     epreuves_changed = False
     for event in events:
-        try:
-            payload = event.parsed()
-        except InvalidEvent:
+        if event.type in _EPREUVE_EVENTS:
+            epreuves_changed = True
             continue
-        match payload:
-            case InteractionCreated() | EvaluationUpserted():
-                users.add(payload.user_id)
-            case UserUpserted() | UserDeleted():
-                users.add(payload.id)
-            case EpreuveUpserted() | EpreuveDeleted():
-                epreuves_changed = True
+        field = _USER_FIELD.get(event.type)
+        if field is None:
+            continue
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # not ours to judge here
+            users.add(int(json.loads(event.payload)[field]))
     await forget(redis, users=users, epreuves_changed=epreuves_changed)
