@@ -31,6 +31,7 @@ from catalog_service.recommendations.cache import AnswerCache, forget_events
 from catalog_service.recommendations.client import make_client as make_recommender_client
 from catalog_service.users import service as users_service
 from shared.database import make_engine, make_sessionmaker
+from shared.heap import freeze_startup_objects
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             await relay.start()
         app.state.relay = relay
+        freeze_startup_objects()
         yield
     finally:
         stop_flushing.set()  # the last impressions are written before the relay stops

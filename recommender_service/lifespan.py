@@ -31,6 +31,7 @@ from recommender_service.serving.items import ItemStore
 from recommender_service.serving.service import Serving
 from recommender_service.training.scheduler import BackgroundRuns
 from shared.database import make_engine, make_sessionmaker
+from shared.heap import freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     # Its memory layer serves once subscribed to the change notices: usually at once.
     await cache.memory.wait_live(MEMORY_START_SECONDS)
+    freeze_startup_objects()
     try:
         yield
     finally:
