@@ -2,8 +2,11 @@
 
 Every call has one total time budget (`asyncio.timeout`, not httpx's per-phase timeouts), goes
 through the circuit breaker, and fails in one way only, `RecommenderUnavailable`, so that the
-caller answers with its fallback. The transport retries once on a connection error only
-(nothing reached the server, so even the admin POSTs are safe); a read timeout is never retried.
+caller answers with its fallback. The transport is aiohttp's under httpx's API
+(`httpx_aiohttp`): half the client CPU of httpcore's per call (measured 480 against 900 µs on a
+15-item answer), which on the catalog's cache misses was half of the request's CPU. aiohttp
+retries an idempotent request once when a kept-alive connection turns out closed by the server;
+nothing else is retried (a POST, a read timeout).
 The answers are read as `shared.recommendations` declares them (the recommender's own models).
 `call_json` serves the admin proxies: the raw JSON body, and the recommender's own 4xx answers
 as `RecommenderRejected` (a healthy answer for the breaker).
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from prometheus_client import Counter, Histogram
 
 from catalog_service.config import Settings
@@ -82,8 +86,7 @@ class RecommenderClient:
             # Per-phase ceilings; the total budget is enforced around each call.
             timeout=httpx.Timeout(timeout_s),
             # The pool's limits belong to the transport when one is given.
-            transport=httpx.AsyncHTTPTransport(
-                retries=1,
+            transport=AiohttpTransport(
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
