@@ -1,7 +1,13 @@
 """Catalog records under a ranking: the recommender's (or the fallback's) order, each épreuve's
-current card (the fields of `EpreuveRead`) with its score and reason, as plain data read from
-one Core SELECT (`epreuves.service.active_cards`) and serialised once by the caller: no ORM
-instance and no model validation per card (tests check the cards against `EpreuveRead`)."""
+current card (the fields of `EpreuveRead`) with its score and reason, as plain data serialised
+once by the caller: no ORM instance and no model validation per card (tests check the cards
+against `EpreuveRead`).
+
+`hydrate`, on every cache miss, is one prepared statement in driver SQL with its optional
+filters as parameters: building and keying a Core statement per request was a quarter of a
+miss's CPU. The catalog's fallback (`fallback`) builds its rarer queries from `filters` and
+`seen_by`, the same conditions in Core (tests check both paths keep the same épreuves).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,6 @@ from sqlalchemy import ColumnElement, exists
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.epreuves.models import Epreuve
-from catalog_service.epreuves.service import active_cards
 from catalog_service.interactions.models import Interaction
 from catalog_service.recommendations.schemas import RecommendationQuery
 from shared.recommendations import RecommendedItem
@@ -62,18 +67,38 @@ def seen_by(user_id: int) -> ColumnElement[bool]:
     return exists().where(Interaction.user_id == user_id, Interaction.epreuve_id == Epreuve.id)
 
 
+# The columns of `epreuves.service.active_cards`, which `card` reads.
+_HYDRATE = """
+SELECT e.id, e.title, e.matiere, e.filiere, e.niveau, e.type, e.annee, e.description,
+       e.file_path, e.file_size, e.views, e.downloads, e.avg_difficulty, e.avg_relevance,
+       e.evaluations, e.created_at, e.updated_at, u.id AS teacher_id,
+       u.full_name AS teacher_full_name
+FROM catalog.epreuve AS e JOIN catalog."user" AS u ON u.id = e.teacher_id
+WHERE e.is_active AND e.id = ANY($1::bigint[]) AND e.id <> $2::bigint
+  AND ($3::text IS NULL OR e.niveau = $3) AND ($4::text IS NULL OR e.filiere = $4)
+  AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR e.matiere ILIKE $6)
+  AND ($7::bigint IS NULL OR NOT EXISTS (
+      SELECT FROM catalog.interaction AS i WHERE i.user_id = $7 AND i.epreuve_id = e.id))"""
+
+
 async def hydrate(
     session: AsyncSession,
     ranked: Sequence[RecommendedItem],
     *,
-    conditions: Sequence[ColumnElement[bool]] = (),
-    exclude: ColumnElement[bool] | None = None,
+    query: RecommendationQuery | None = None,
+    unseen_by: int | None = None,
+    besides: int | None = None,
 ) -> list[Card]:
-    """The ranked items that are still active and pass `conditions` (and not `exclude`), in
-    the ranking's order, as current catalog cards."""
-    ids = [item.item_id for item in ranked]
-    statement = active_cards().where(Epreuve.id.in_(ids), *conditions)
-    if exclude is not None:
-        statement = statement.where(~exclude)
-    rows = {row.id: row for row in await session.execute(statement)}
+    """The ranked items that are still active and pass the `query`'s filters, not used by
+    `unseen_by` and other than `besides` (a similar list's own épreuve), in the ranking's order,
+    as current catalog cards."""
+    wanted = (query.niveau, query.filiere, query.type, query.matiere) if query else (None,) * 4
+    args = (
+        [item.item_id for item in ranked],
+        -1 if besides is None else besides,
+        *(None if value is None else str(value) for value in wanted),
+        unseen_by,
+    )
+    conn = await session.connection()
+    rows = {row.id: row for row in await conn.exec_driver_sql(_HYDRATE, args)}
     return [card(rows[i.item_id], i.score, i.reason) for i in ranked if i.item_id in rows]

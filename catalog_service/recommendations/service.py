@@ -29,7 +29,7 @@ from catalog_service.impressions.log import ImpressionLog
 from catalog_service.impressions.shown import Shown
 from catalog_service.recommendations import fallback
 from catalog_service.recommendations.cache import AnswerCache, item_scope
-from catalog_service.recommendations.cards import Card, filters, hydrate, seen_by
+from catalog_service.recommendations.cards import Card, hydrate
 from catalog_service.recommendations.client import (
     ItemUnknown,
     RecommenderClient,
@@ -117,12 +117,8 @@ async def for_user(
         fallen = await _popular_for(sessionmaker, user_id, query)
         return serve(impressions, fallen, user_id=user_id)
     async with sessionmaker() as session:
-        items = await hydrate(
-            session,
-            answer.items,
-            conditions=filters(query),
-            exclude=seen_by(user_id) if query.exclude_seen else None,
-        )
+        unseen_by = user_id if query.exclude_seen else None
+        items = await hydrate(session, answer.items, query=query, unseen_by=unseen_by)
     if not items:  # nothing usable (no model yet and no data): popularity beats an empty page
         fallen = await _popular_for(sessionmaker, user_id, query)
         return serve(impressions, fallen, user_id=user_id)
@@ -170,7 +166,7 @@ async def similar_to(
         fallen = await _content_neighbours(sessionmaker, epreuve, k)
         return serve(impressions, fallen, user_id=user_id)
     async with sessionmaker() as session:
-        items = await hydrate(session, answer.items, exclude=Epreuve.id == epreuve_id)
+        items = await hydrate(session, answer.items, besides=epreuve_id)
     if not items:
         fallen = await _content_neighbours(sessionmaker, epreuve, k)
         return serve(impressions, fallen, user_id=user_id)
