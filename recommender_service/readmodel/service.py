@@ -36,7 +36,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from recommender_service.ml.feedback import DEFAULT_RELEVANCE, KIND_WEIGHTS
 from recommender_service.readmodel import impressions
@@ -323,15 +323,35 @@ class Activity:
     niveau: str | None
     filiere: str | None
     rows: list[tuple[int, str, datetime]]  # (item_id, kind, occurred_at), latest first
+    shown: dict[int, int]  # items shown in at least `shown_at_least` lists, with how many
 
 
-async def user_activity(session: AsyncSession, user_id: int) -> Activity:
-    """The user's profile and interactions (index `(user_id, occurred_at)`), latest first."""
-    user = await session.get(User, user_id)
-    rows = await session.execute(
-        select(Interaction.item_id, Interaction.kind, Interaction.occurred_at)
-        .where(Interaction.user_id == user_id)
-        .order_by(Interaction.occurred_at.desc())
-    )
-    profile = (user.niveau, user.filiere) if user else (None, None)
-    return Activity(*profile, [(row[0], row[1], row[2]) for row in rows])
+# One round trip: a pooled connection's statement is prepared once, and the arrays come back
+# as one row (the ORM path was a `session.get`, a select and another for the shown counts).
+# The interactions' arrays share one total order (`id` breaks ties of `occurred_at`).
+_ACTIVITY = """
+SELECT u.niveau, u.filiere, h.items, h.kinds, h.times, s.items, s.shown
+FROM (SELECT $1::bigint AS id) AS me
+LEFT JOIN recommender."user" AS u ON u.id = me.id
+CROSS JOIN LATERAL (
+    SELECT array_agg(i.item_id ORDER BY i.occurred_at DESC, i.id DESC) AS items,
+           array_agg(i.kind ORDER BY i.occurred_at DESC, i.id DESC) AS kinds,
+           array_agg(i.occurred_at ORDER BY i.occurred_at DESC, i.id DESC) AS times
+    FROM recommender.interaction AS i WHERE i.user_id = me.id
+) AS h
+CROSS JOIN LATERAL (
+    SELECT array_agg(c.item_id) AS items, array_agg(c.shown) AS shown
+    FROM recommender.impression_count AS c WHERE c.user_id = me.id AND c.shown >= $2::int
+) AS s"""
+
+
+async def user_activity(
+    conn: AsyncConnection, user_id: int, *, shown_at_least: int | None
+) -> Activity:
+    """The user's profile, their interactions (index `(user_id, occurred_at)`), latest first,
+    and the items shown to them in at least `shown_at_least` lists (none when None)."""
+    result = await conn.exec_driver_sql(_ACTIVITY, (user_id, shown_at_least))
+    niveau, filiere, items, kinds, times, shown_items, shown = tuple(result.one())
+    rows = list(zip(items, kinds, times, strict=True)) if items else []
+    counts = dict(zip(shown_items, shown, strict=True)) if shown_items else {}
+    return Activity(niveau, filiere, rows, counts)

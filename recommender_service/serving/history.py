@@ -75,13 +75,16 @@ class Histories:
             if self.rotation_after is None or now - entry[3] < self.rotation_refresh_seconds:
                 return entry[2]
             async with self.sessionmaker() as session:
-                shown = await self._shown(session, user_id)
+                shown = await impressions.shown_counts(
+                    session, user_id, at_least=self.rotation_after
+                )
             activity = replace(entry[2], shown=shown)
             self._entries[user_id] = (entry[0], entry[1], activity, now)
             return activity
+        # Autocommit: one statement needs no BEGIN and ROLLBACK around it.
         async with self.sessionmaker() as session:
-            rows = await readmodel.user_activity(session, user_id)
-            shown = await self._shown(session, user_id)
+            conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            rows = await readmodel.user_activity(conn, user_id, shown_at_least=self.rotation_after)
         self.loads += 1
         latest: dict[int, HistoryEntry] = {}
         for item_id, kind, occurred_at in rows.rows:
@@ -92,7 +95,7 @@ class Histories:
             rows.filiere,
             list(latest.values())[:RECENT],
             np.fromiter(latest, dtype=np.int64, count=len(latest)),
-            shown,
+            rows.shown,
         )
         if stamp.known and self.max_users > 0:
             self._entries[user_id] = (stamp, now, loaded, now)
@@ -100,8 +103,3 @@ class Histories:
             while len(self._entries) > self.max_users:
                 self._entries.popitem(last=False)
         return loaded
-
-    async def _shown(self, session: AsyncSession, user_id: int) -> dict[int, int]:
-        if self.rotation_after is None:
-            return {}
-        return await impressions.shown_counts(session, user_id, at_least=self.rotation_after)

@@ -156,11 +156,11 @@ async def test_an_uncached_answer_reads_sql_only_for_what_changed(
     await read_model.interaction(user, int(synthetic.item_ids[0]))
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
-    assert len(statements) == 2  # the user's profile and interactions, not the items
+    assert len(statements) == 1  # the user's profile, interactions and shown counts at once
     await read_model.item(10**6)
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
-    assert len(statements) == 4  # the items and their popularity, then the history again
+    assert len(statements) == 3  # the items and their popularity, then the history again
 
 
 @pytest.mark.parametrize("width", [128, 5])
