@@ -17,7 +17,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -54,16 +54,30 @@ from shared.events import (
     UserUpserted,
 )
 
+Interacted = tuple[int, str, datetime]  # (item_id, kind, occurred_at) of an interaction
+
 
 @dataclass(frozen=True)
 class Change:
-    """What an applied event touched, so that caches can be invalidated precisely."""
+    """What an applied event touched, so that caches can be invalidated precisely, and what a
+    replica's in-memory history of the user needs to follow it without reading SQL."""
 
     user_id: int | None = None
     items_changed: bool = False
+    # The user's interactions it applied (a tuple: changes are gathered in sets): in-memory
+    # histories advance by them (`serving.history`). A redelivered one may be among them.
+    interactions: tuple[Interacted, ...] = ()
+    # Their profile changed, or they were deleted: in-memory histories of them are dropped.
+    profile_changed: bool = False
 
 
 NO_CHANGE = Change()  # an event that retires no cached answer (an impression)
+
+
+def interacted(payload: InteractionCreated) -> Interacted:
+    """What a change reports of an applied interaction, timed as the read model returns it
+    (asyncpg stores a naive time as local time)."""
+    return payload.epreuve_id, payload.kind.value, payload.created_at.astimezone(UTC)
 
 
 async def apply_event(session: AsyncSession, event: Event) -> Change:
@@ -78,19 +92,20 @@ async def apply_payload(
 ) -> Change:
     match payload:
         case InteractionCreated():
-            await _insert_interaction(session, payload, event_id)
-            return Change(user_id=payload.user_id)
+            if not await _insert_interaction(session, payload, event_id):
+                return Change(user_id=payload.user_id)
+            return Change(user_id=payload.user_id, interactions=(interacted(payload),))
         case UserUpserted():
             values = payload.model_dump(mode="json", include={"niveau", "filiere", "is_active"})
             await _upsert_user(session, payload.id, at, values)
-            return Change(user_id=payload.id)
+            return Change(user_id=payload.id, profile_changed=True)
         case UserDeleted():
             await _upsert_user(session, payload.id, at, {"is_active": False})
             # A deleted user's history goes too; later events for them are ignored.
             await session.execute(delete(Interaction).where(Interaction.user_id == payload.id))
             await session.execute(delete(Evaluation).where(Evaluation.user_id == payload.id))
             await impressions.forget_user(session, payload.id)
-            return Change(user_id=payload.id)
+            return Change(user_id=payload.id, profile_changed=True)
         case EpreuveUpserted():
             values = payload.model_dump(mode="json", exclude={"id"})
             await _upsert_item(session, payload.id, at, values)
@@ -100,7 +115,7 @@ async def apply_payload(
             return Change(items_changed=True)
         case EvaluationUpserted():
             await _upsert_evaluation(session, payload)
-            return Change(user_id=payload.user_id)
+            return Change(user_id=payload.user_id)  # their answers; their history is unchanged
         case ImpressionsRecorded():
             await impressions.apply_impressions(session, payload.lists)
             return NO_CHANGE  # see readmodel.impressions
@@ -109,12 +124,13 @@ async def apply_payload(
 
 async def _insert_interaction(
     session: AsyncSession, payload: InteractionCreated, event_id: uuid.UUID | None
-) -> None:
+) -> bool:
+    """False when the user was deleted: their later interactions are ignored."""
     deleted = await session.scalar(
         select(func.count()).where(User.id == payload.user_id, User.is_active.is_(False))
     )
     if deleted:
-        return
+        return False
     stmt = insert(Interaction).values(
         id=payload.id,
         event_id=event_id,
@@ -125,6 +141,7 @@ async def _insert_interaction(
         occurred_at=payload.created_at,
     )
     await session.execute(stmt.on_conflict_do_nothing())
+    return True
 
 
 async def _upsert_user(
@@ -322,7 +339,7 @@ async def popularity(session: AsyncSession, *, half_life_days: float) -> dict[in
 class Activity:
     niveau: str | None
     filiere: str | None
-    rows: list[tuple[int, str, datetime]]  # (item_id, kind, occurred_at), latest first
+    rows: list[Interacted]  # latest first
     shown: dict[int, int]  # items shown in at least `shown_at_least` lists, with how many
 
 
