@@ -3,10 +3,11 @@
 1. torch's thread pool, the engine, Redis (one client for bytes: the cached answers), the
    serving state (model holder, result cache, in-memory item table and histories);
 2. the training runs of this replica; runs whose owner died are failed before anything trains;
-3. the stream consumer, whose read-model changes retire cached answers (`ResultCache.forget`);
+3. the stream consumer, whose read-model changes retire cached answers and move this
+   replica's histories along (`ResultCache.forget`);
 4. the active model, if there is one yet;
-5. the background tasks: model watcher, the result cache's change notices, consumer, scheduler
-   (reaping and retraining).
+5. the background tasks: model watcher, the result cache's change notices, the other replicas'
+   history swaps (`history_feed`), consumer, scheduler (reaping and retraining).
 At shutdown: the tasks stop (one short grace, then cancelled: unacknowledged entries are
 redelivered), this replica's runs are cancelled, Redis and the engine are closed.
 """
@@ -24,6 +25,7 @@ from fastapi import FastAPI
 
 from recommender_service.config import Settings
 from recommender_service.consumer.runner import make_consumer, run_forever
+from recommender_service.serving import history_feed
 from recommender_service.serving.cache import ResultCache
 from recommender_service.serving.history import Histories
 from recommender_service.serving.holder import ModelHolder
@@ -49,10 +51,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sessionmaker = make_sessionmaker(engine)
     redis = aioredis.from_url(settings.redis_url, decode_responses=True)
     raw_redis = aioredis.from_url(settings.redis_url)
+    histories = Histories(
+        sessionmaker,
+        max_users=settings.history_cache_users,
+        rotation_after=settings.rotation_after if settings.rotation_factor < 1 else None,
+        rotation_refresh_seconds=settings.rotation_refresh_seconds,
+    )
     cache = ResultCache(
         raw_redis,
         ttl_seconds=settings.cache_ttl_seconds,
         memory_entries=settings.memory_cache_entries,
+        histories=histories,
     )
     serving = Serving(
         holder=ModelHolder(),
@@ -62,12 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             half_life_days=settings.popularity_half_life_days,
             refresh_seconds=settings.item_table_refresh_seconds,
         ),
-        histories=Histories(
-            sessionmaker,
-            max_users=settings.history_cache_users,
-            rotation_after=settings.rotation_after if settings.rotation_factor < 1 else None,
-            rotation_refresh_seconds=settings.rotation_refresh_seconds,
-        ),
+        histories=histories,
         settings=settings,
     )
 
@@ -98,6 +102,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         ),
         asyncio.create_task(cache.memory.run(stop)),
+        asyncio.create_task(history_feed.follow(redis, histories, stop)),
         asyncio.create_task(runs.run_scheduler(stop)),
     ]
     if consumer is not None:

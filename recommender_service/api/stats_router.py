@@ -37,6 +37,7 @@ async def stats(request: Request, session: SessionDep, serving: ServingDep) -> S
             "requests": dict(serving.served),
             "users_in_memory": len(serving.histories),
             "history_loads": serving.histories.loads,
+            "history_advances": serving.histories.advances,
             "item_table_loads": serving.items.loads,
         },
     )

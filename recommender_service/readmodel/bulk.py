@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from recommender_service.readmodel.impressions import apply_impressions
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
-from recommender_service.readmodel.service import Change, apply_payload
+from recommender_service.readmodel.service import Change, Interacted, apply_payload, interacted
 from shared.events import (
     EpreuveUpserted,
     EvaluationUpserted,
@@ -86,10 +86,12 @@ async def _interactions(session: AsyncSession, run: list[Applied]) -> set[Change
         )
     )
     rows = []
+    applied: dict[int, list[Interacted]] = {u: [] for u in user_ids}
     for a in run:
         p: InteractionCreated = a.payload  # type: ignore[assignment]
         if p.user_id in deleted:
             continue
+        applied[p.user_id].append(interacted(p))
         rows.append(
             {
                 "id": p.id, "event_id": a.event_id, "user_id": p.user_id,
@@ -99,7 +101,7 @@ async def _interactions(session: AsyncSession, run: list[Applied]) -> set[Change
         )  # fmt: skip
     if rows:
         await session.execute(insert(Interaction).values(rows).on_conflict_do_nothing())
-    return {Change(user_id=u) for u in user_ids}
+    return {Change(user_id=u, interactions=tuple(applied[u])) for u in user_ids}
 
 
 async def _users(session: AsyncSession, run: list[Applied]) -> set[Change]:
@@ -119,7 +121,7 @@ async def _users(session: AsyncSession, run: list[Applied]) -> set[Change]:
         where=User.updated_at <= stmt.excluded.updated_at,
     )
     await session.execute(stmt)
-    return {Change(user_id=a.payload.id) for a in kept}  # type: ignore[attr-defined]
+    return {Change(user_id=a.payload.id, profile_changed=True) for a in kept}  # type: ignore[attr-defined]
 
 
 async def _items(session: AsyncSession, run: list[Applied]) -> set[Change]:

@@ -17,7 +17,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from recommender_service.ml.feedback import DEFAULT_RELEVANCE, KIND_WEIGHTS
 from recommender_service.readmodel import impressions
@@ -54,16 +54,30 @@ from shared.events import (
     UserUpserted,
 )
 
+Interacted = tuple[int, str, datetime]  # (item_id, kind, occurred_at) of an interaction
+
 
 @dataclass(frozen=True)
 class Change:
-    """What an applied event touched, so that caches can be invalidated precisely."""
+    """What an applied event touched, so that caches can be invalidated precisely, and what a
+    replica's in-memory history of the user needs to follow it without reading SQL."""
 
     user_id: int | None = None
     items_changed: bool = False
+    # The user's interactions it applied (a tuple: changes are gathered in sets): in-memory
+    # histories advance by them (`serving.history`). A redelivered one may be among them.
+    interactions: tuple[Interacted, ...] = ()
+    # Their profile changed, or they were deleted: in-memory histories of them are dropped.
+    profile_changed: bool = False
 
 
 NO_CHANGE = Change()  # an event that retires no cached answer (an impression)
+
+
+def interacted(payload: InteractionCreated) -> Interacted:
+    """What a change reports of an applied interaction, timed as the read model returns it
+    (asyncpg stores a naive time as local time)."""
+    return payload.epreuve_id, payload.kind.value, payload.created_at.astimezone(UTC)
 
 
 async def apply_event(session: AsyncSession, event: Event) -> Change:
@@ -78,19 +92,20 @@ async def apply_payload(
 ) -> Change:
     match payload:
         case InteractionCreated():
-            await _insert_interaction(session, payload, event_id)
-            return Change(user_id=payload.user_id)
+            if not await _insert_interaction(session, payload, event_id):
+                return Change(user_id=payload.user_id)
+            return Change(user_id=payload.user_id, interactions=(interacted(payload),))
         case UserUpserted():
             values = payload.model_dump(mode="json", include={"niveau", "filiere", "is_active"})
             await _upsert_user(session, payload.id, at, values)
-            return Change(user_id=payload.id)
+            return Change(user_id=payload.id, profile_changed=True)
         case UserDeleted():
             await _upsert_user(session, payload.id, at, {"is_active": False})
             # A deleted user's history goes too; later events for them are ignored.
             await session.execute(delete(Interaction).where(Interaction.user_id == payload.id))
             await session.execute(delete(Evaluation).where(Evaluation.user_id == payload.id))
             await impressions.forget_user(session, payload.id)
-            return Change(user_id=payload.id)
+            return Change(user_id=payload.id, profile_changed=True)
         case EpreuveUpserted():
             values = payload.model_dump(mode="json", exclude={"id"})
             await _upsert_item(session, payload.id, at, values)
@@ -100,7 +115,7 @@ async def apply_payload(
             return Change(items_changed=True)
         case EvaluationUpserted():
             await _upsert_evaluation(session, payload)
-            return Change(user_id=payload.user_id)
+            return Change(user_id=payload.user_id)  # their answers; their history is unchanged
         case ImpressionsRecorded():
             await impressions.apply_impressions(session, payload.lists)
             return NO_CHANGE  # see readmodel.impressions
@@ -109,12 +124,13 @@ async def apply_payload(
 
 async def _insert_interaction(
     session: AsyncSession, payload: InteractionCreated, event_id: uuid.UUID | None
-) -> None:
+) -> bool:
+    """False when the user was deleted: their later interactions are ignored."""
     deleted = await session.scalar(
         select(func.count()).where(User.id == payload.user_id, User.is_active.is_(False))
     )
     if deleted:
-        return
+        return False
     stmt = insert(Interaction).values(
         id=payload.id,
         event_id=event_id,
@@ -125,6 +141,7 @@ async def _insert_interaction(
         occurred_at=payload.created_at,
     )
     await session.execute(stmt.on_conflict_do_nothing())
+    return True
 
 
 async def _upsert_user(
@@ -322,16 +339,36 @@ async def popularity(session: AsyncSession, *, half_life_days: float) -> dict[in
 class Activity:
     niveau: str | None
     filiere: str | None
-    rows: list[tuple[int, str, datetime]]  # (item_id, kind, occurred_at), latest first
+    rows: list[Interacted]  # latest first
+    shown: dict[int, int]  # items shown in at least `shown_at_least` lists, with how many
 
 
-async def user_activity(session: AsyncSession, user_id: int) -> Activity:
-    """The user's profile and interactions (index `(user_id, occurred_at)`), latest first."""
-    user = await session.get(User, user_id)
-    rows = await session.execute(
-        select(Interaction.item_id, Interaction.kind, Interaction.occurred_at)
-        .where(Interaction.user_id == user_id)
-        .order_by(Interaction.occurred_at.desc())
-    )
-    profile = (user.niveau, user.filiere) if user else (None, None)
-    return Activity(*profile, [(row[0], row[1], row[2]) for row in rows])
+# One round trip: a pooled connection's statement is prepared once, and the arrays come back
+# as one row (the ORM path was a `session.get`, a select and another for the shown counts).
+# The interactions' arrays share one total order (`id` breaks ties of `occurred_at`).
+_ACTIVITY = """
+SELECT u.niveau, u.filiere, h.items, h.kinds, h.times, s.items, s.shown
+FROM (SELECT $1::bigint AS id) AS me
+LEFT JOIN recommender."user" AS u ON u.id = me.id
+CROSS JOIN LATERAL (
+    SELECT array_agg(i.item_id ORDER BY i.occurred_at DESC, i.id DESC) AS items,
+           array_agg(i.kind ORDER BY i.occurred_at DESC, i.id DESC) AS kinds,
+           array_agg(i.occurred_at ORDER BY i.occurred_at DESC, i.id DESC) AS times
+    FROM recommender.interaction AS i WHERE i.user_id = me.id
+) AS h
+CROSS JOIN LATERAL (
+    SELECT array_agg(c.item_id) AS items, array_agg(c.shown) AS shown
+    FROM recommender.impression_count AS c WHERE c.user_id = me.id AND c.shown >= $2::int
+) AS s"""
+
+
+async def user_activity(
+    conn: AsyncConnection, user_id: int, *, shown_at_least: int | None
+) -> Activity:
+    """The user's profile, their interactions (index `(user_id, occurred_at)`), latest first,
+    and the items shown to them in at least `shown_at_least` lists (none when None)."""
+    result = await conn.exec_driver_sql(_ACTIVITY, (user_id, shown_at_least))
+    niveau, filiere, items, kinds, times, shown_items, shown = tuple(result.one())
+    rows = list(zip(items, kinds, times, strict=True)) if items else []
+    counts = dict(zip(shown_items, shown, strict=True)) if shown_items else {}
+    return Activity(niveau, filiere, rows, counts)

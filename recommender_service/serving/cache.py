@@ -2,17 +2,18 @@
 
 Redis holds one hash per user (`…:u:<id>`) or item (`…:i:<id>`). A field names the request
 (model version, parameters) plus the items generation and the user's token it was computed
-under (`shared.freshness`), so `forget` retires answers in one MULTI, for every replica:
+under (`shared.freshness`), so `forget` retires answers in one script, for every replica:
 - a user's change (an interaction, a profile change) replaces the user's token and deletes
   their hash; an answer computed from older state, stored after that, is never read;
 - an item change bumps the items generation, which retires every entry at once;
 - a new active version changes the field name: old answers are never read again;
 and it then publishes the notice (`"u:<id>"` or `"*"`) that empties every process's memory
-layer (`shared.nearcache`). A Redis lookup is one round trip (a Lua script reads generation,
-token and entry together); the generation and token it returns also say whether the replica's
-in-memory items and histories are current. Entries are the response bytes as sent, with their
-own expiry (a hash kept alive by newer writes never serves a stale one), so a hit is served
-without parsing.
+layer (`shared.nearcache`), and the users' token swaps (`history_feed`) that move every
+replica's in-memory histories along (`serving.history`). A Redis lookup is one round trip (a
+Lua script reads generation, token and entry together); the generation and token it returns
+also say whether the replica's in-memory items and histories are current. Entries are the
+response bytes as sent, with their own expiry (a hash kept alive by newer writes never serves a
+stale one), so a hit is served without parsing.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from recommender_service.readmodel.service import Change
+from recommender_service.readmodel.service import Change, Interacted
+from recommender_service.serving import history_feed
 from shared.freshness import (
     ABSENT,
     CHANGES_CHANNEL,
@@ -38,6 +41,9 @@ from shared.freshness import (
 )
 from shared.nearcache import EVERYTHING, NearCache
 
+if TYPE_CHECKING:
+    from recommender_service.serving.history import Histories
+
 CACHE_LOOKUPS = Counter("recommender_cache_lookups_total", "Result cache lookups", ["result"])
 _MEMORY_HIT, _REDIS_HIT, _MISS = (CACHE_LOOKUPS.labels(r) for r in ("memory", "redis", "miss"))
 
@@ -46,6 +52,23 @@ UNAVAILABLE = "unavailable"
 # Every body starts with its `cached` field, so that a hit is the stored bytes with a new head.
 MISS_HEAD = b'{"cached":false,'
 HIT_HEAD = b'{"cached":true,'
+
+# KEYS: the items generation, each user's token key, then each user's answers (a hash).
+# ARGV: the tokens' TTL, the absent token, 1 to bump the generation, the notice and its channel
+# (CHANGES_CHANNEL), the history feed's channel and message, then each user's new token.
+_FORGET = """
+local n = (#KEYS - 1) / 2
+local olds = {}
+for i = 1, n do
+    olds[i] = redis.call('GET', KEYS[1 + i]) or ARGV[2]
+    redis.call('SET', KEYS[1 + i], ARGV[7 + i], 'EX', ARGV[1])
+    redis.call('DEL', KEYS[1 + n + i])
+end
+if ARGV[3] == '1' then redis.call('INCR', KEYS[1]) end
+redis.call('PUBLISH', ARGV[5], ARGV[4])
+if n > 0 then redis.call('PUBLISH', ARGV[6], table.concat(olds, ' ') .. '\\n' .. ARGV[7]) end
+return olds
+"""
 
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or ARGV[2]
@@ -87,10 +110,17 @@ def item_token_key(item_id: int) -> str:
 
 class ResultCache:
     def __init__(
-        self, redis: aioredis.Redis, *, ttl_seconds: int, memory_entries: int = 10_000
+        self,
+        redis: aioredis.Redis,
+        *,
+        ttl_seconds: int,
+        memory_entries: int = 10_000,
+        histories: Histories | None = None,
     ) -> None:
-        """`redis` must not decode responses: entries are bytes."""
+        """`redis` must not decode responses: entries are bytes. `histories`: this replica's,
+        moved along when its consumer's changes swap users' tokens (`forget`)."""
         self.redis = redis
+        self.histories = histories
         self.ttl_seconds = ttl_seconds
         self.memory = NearCache(redis, scope_channels=[CHANGES_CHANNEL], max_entries=memory_entries)
         self.hits = 0
@@ -185,22 +215,61 @@ class ResultCache:
                 await pipe.execute()
 
     async def forget(self, changes: Collection[Change]) -> None:
-        await forget(self.redis, changes)
+        await forget(self.redis, changes, histories=self.histories)
 
 
-async def forget(redis: aioredis.Redis, changes: Collection[Change]) -> None:
+async def forget(
+    redis: aioredis.Redis, changes: Collection[Change], *, histories: Histories | None = None
+) -> None:
     """Retires the answers read-model changes make stale, on every replica: a user's own on
-    their interaction or profile change, every answer on an item change. One MULTI and one
-    notice (its scopes space-separated) for all of them."""
-    users = {c.user_id for c in changes if c.user_id is not None}
+    their interaction or profile change, every answer on an item change. One script for all of
+    them: it swaps each user's token (returning the old ones), bumps the generation, publishes
+    the notice (its scopes space-separated) and the swaps (`history_feed`).
+
+    `histories`: this replica's, moved to the new tokens before any of its lookups uses them."""
+    users = _by_user(changes)
     everything = any(c.items_changed for c in changes)
-    async with redis.pipeline(transaction=True) as pipe:
-        for user_id in users:
-            pipe.set(user_token_key(user_id), secrets.token_hex(8), ex=USER_TOKEN_TTL_SECONDS)
-            pipe.delete(f"{PREFIX}:{user_scope(user_id)}")
-        if everything:
-            pipe.incr(ITEMS_GENERATION_KEY)
-        scopes = [EVERYTHING] if everything else [user_scope(u) for u in sorted(users)]
-        if scopes:
-            pipe.publish(CHANGES_CHANNEL, " ".join(scopes))
-            await pipe.execute()
+    if not users and not everything:
+        return
+    ids = sorted(users)
+    tokens = {user_id: secrets.token_hex(8) for user_id in ids}
+    origin = histories.origin if histories is not None else ""
+    feed = history_feed.encode(origin, [(u, tokens[u], users[u]) for u in ids])
+    notice = EVERYTHING if everything else " ".join(user_scope(u) for u in ids)
+    keys = [
+        ITEMS_GENERATION_KEY,
+        *(user_token_key(u) for u in ids),
+        *(f"{PREFIX}:{user_scope(u)}" for u in ids),
+    ]
+    args: list[str | int] = [
+        USER_TOKEN_TTL_SECONDS, ABSENT, int(everything), notice, CHANGES_CHANNEL,
+        history_feed.HISTORY_CHANNEL, feed, *tokens.values(),
+    ]  # fmt: skip
+    script = redis.register_script(_FORGET)
+    if histories is None:
+        await script(keys=keys, args=args)
+        return
+    with histories.swapping(tokens):
+        olds = await script(keys=keys, args=args)
+        histories.advance(
+            history_feed.Swap(u, _text(old), tokens[u], users[u])
+            for u, old in zip(ids, olds, strict=True)
+        )
+
+
+def _by_user(changes: Collection[Change]) -> dict[int, tuple[Interacted, ...] | None]:
+    """Per user changed, the interactions applied, or None if their profile changed."""
+    users: dict[int, tuple[Interacted, ...] | None] = {}
+    for change in changes:
+        if change.user_id is None:
+            continue
+        held = users.get(change.user_id, ())
+        if held is None or change.profile_changed:
+            users[change.user_id] = None
+        else:
+            users[change.user_id] = held + change.interactions
+    return users
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -122,6 +122,9 @@ class ReadModel:
         async with self.sessionmaker() as session, session.begin():
             change = await apply_payload(session, payload, at=self.now)
         await forget(self.redis, [change])
+        # One turn of the event loop: the app's subscribers in this process (its memory layer,
+        # its history feed) read what the script published, whose reply came in the same poll.
+        await asyncio.sleep(0)
 
     async def user(self, user_id: int, niveau: str = "L2", filiere: str = "MATH") -> None:
         await self._apply(UserUpserted(id=user_id, niveau=Niveau(niveau), filiere=Filiere(filiere)))

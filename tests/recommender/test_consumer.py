@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from recommender_service.consumer.runner import make_consumer, run_forever
 from recommender_service.consumer.stream import StreamConsumer
 from recommender_service.main import create_app
 from recommender_service.readmodel.models import Evaluation, Interaction, Item, User
+from recommender_service.readmodel.service import Change
 from shared.database import asyncpg_url
 from shared.devstack import PostgresControl
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
@@ -305,6 +306,35 @@ async def test_a_poison_entry_in_a_batch_does_not_hold_back_the_others(
     assert await _count(sessionmaker, Item) == 1
     assert await _count(sessionmaker, Interaction) == 1
     assert (await redis.xpending(STREAM, consumer.group))["pending"] == 0
+
+
+async def test_a_consumed_change_tells_the_interactions_applied_and_profile_changes(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    heard: list[set[Change]] = []
+
+    async def on_change(changes: Collection[Change]) -> None:
+        heard.append(set(changes))
+
+    consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker, on_change=on_change)
+    await consumer.ensure_group()
+    await publish(redis, _interaction(100, 1, 10))
+    assert await consumer.drain() == 1  # one entry: applied alone (`apply_event`)
+    await publish(redis, UserDeleted(id=3))
+    await publish(redis, _interaction(101, 1, 11))
+    await publish(redis, _interaction(102, 1, 12))
+    await publish(redis, _interaction(103, 3, 10))  # a deleted user's: ignored
+    await publish(redis, UserUpserted(id=2, niveau=Niveau.L1, filiere=Filiere.MATH))
+    assert await consumer.drain() == 5  # one batch (`apply_batch`)
+    assert heard == [
+        {Change(user_id=1, interactions=((10, "DOWNLOAD", T),))},
+        {
+            Change(user_id=3, profile_changed=True),
+            Change(user_id=1, interactions=((11, "DOWNLOAD", T), (12, "DOWNLOAD", T))),
+            Change(user_id=3),
+            Change(user_id=2, profile_changed=True),
+        },
+    ]
 
 
 async def test_consumed_events_retire_exactly_the_cached_answers_they_make_stale(

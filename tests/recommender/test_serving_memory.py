@@ -111,7 +111,7 @@ async def test_a_change_consumed_by_one_replica_reaches_the_others_memory(
         ),
     )  # fmt: skip
     after = await _until_uncached(b, user, k=3)  # B never saw the event: A consumed it
-    assert top not in [i["item_id"] for i in after["items"]]  # B's history was re-read
+    assert top not in [i["item_id"] for i in after["items"]]  # B's history moved (or reloaded)
     assert (await b.recommend(other, k=3))["cached"] is True  # another user's answer holds
 
     assert (await b.recommend(other, **everything))["cached"] is True
@@ -120,6 +120,42 @@ async def test_a_change_consumed_by_one_replica_reaches_the_others_memory(
     again = await _until_uncached(b, other, **everything)
     assert gone not in [i["item_id"] for i in again["items"]]  # B's item table was re-read
     assert len(again["items"]) == 23
+
+
+def _history_loads(replica: Replica) -> int:
+    return int(replica.app.state.serving.histories.loads)
+
+
+async def _until_moved(replica: Replica) -> None:
+    for _ in range(400):
+        if replica.app.state.serving.histories.advances:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the replica's history entry never moved")
+
+
+async def test_a_consumed_interaction_reaches_every_replicas_history_without_sql(
+    replicas: tuple[Replica, Replica], redis: aioredis.Redis, synthetic: SyntheticData
+) -> None:
+    a, b = replicas
+    user = int(synthetic.user_ids[0])
+    top = (await a.recommend(user, k=3))["items"][0]["item_id"]
+    assert (await b.recommend(user, k=4))["cached"] is False  # both hold the user's history
+    loads = (_history_loads(a), _history_loads(b))
+    await publish(
+        redis,
+        InteractionCreated(
+            id=10**6, user_id=user, epreuve_id=top, kind=InteractionKind.DOWNLOAD,
+            created_at=datetime.now(UTC),
+        ),
+    )  # fmt: skip
+    # A consumed it: its entry moves before any of its lookups can read the new token.
+    after = await _until_uncached(a, user, k=3)
+    assert top not in [i["item_id"] for i in after["items"]]
+    await _until_moved(b)  # B moves its entry when it hears A's swap on the history feed
+    assert top not in [i["item_id"] for i in (await _until_uncached(b, user, k=4))["items"]]
+    assert (_history_loads(a), _history_loads(b)) == loads
+    assert b.app.state.serving.histories.advances == 1
 
 
 READ_MODEL_TABLES = ("recommender.item", "recommender.interaction", 'recommender."user"')
@@ -154,13 +190,18 @@ async def test_an_uncached_answer_reads_sql_only_for_what_changed(
             assert (await b.recommend(user, k=k))["cached"] is False
     assert statements == []
     await read_model.interaction(user, int(synthetic.item_ids[0]))
+    await _until_moved(b)  # B hears the swap (`history_feed`)
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
-    assert len(statements) == 2  # the user's profile and interactions, not the items
+    assert statements == []
+    await read_model.user(user, niveau="M1")  # a profile change: the entry goes
+    with _statements(b.app) as statements:
+        assert (await b.recommend(user, k=2))["cached"] is False
+    assert len(statements) == 1  # the user's profile, interactions and shown counts at once
     await read_model.item(10**6)
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
-    assert len(statements) == 4  # the items and their popularity, then the history again
+    assert len(statements) == 3  # the items and their popularity, then the history again
 
 
 @pytest.mark.parametrize("width", [128, 5])
