@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from catalog_service.outbox import wakeup
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.wakeup import NOTIFY, NOTIFY_CHANNEL
-from shared.events import Event, EventType
+from shared.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,10 @@ LINGER_SECONDS = 0.005
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """An event as the relay put it on the stream: its type and payload JSON text."""
+    """An event as the relay put it on the stream: its type (as written: a type this version
+    does not know is passed on, not refused) and payload JSON text."""
 
-    type: EventType
+    type: str
     payload: str
 
 
@@ -212,7 +213,7 @@ class OutboxRelay:
         self._unconfirmed = False
         if self._on_published is not None:
             try:
-                await self._on_published([Published(EventType(r[2]), r[5]) for r in rows])
+                await self._on_published([Published(r[2], r[5]) for r in rows])
             except Exception as exc:
                 log.warning("outbox relay: on_published failed (%r)", exc)
         PUBLISHED.inc(len(rows))

@@ -218,13 +218,13 @@ async def forget(
 
 
 # The payload field naming whose answers an event of the catalog retires.
-_USER_FIELD = {
+_USER_FIELD: dict[str, str] = {
     EventType.INTERACTION_CREATED: "user_id",
     EventType.EVALUATION_UPSERTED: "user_id",
     EventType.USER_UPSERTED: "id",
     EventType.USER_DELETED: "id",
 }
-_EPREUVE_EVENTS = (EventType.EPREUVE_UPSERTED, EventType.EPREUVE_DELETED)
+_EPREUVE_EVENTS: tuple[str, ...] = (EventType.EPREUVE_UPSERTED, EventType.EPREUVE_DELETED)
 
 
 async def forget_events(redis: aioredis.Redis, events: Iterable[Published]) -> None:

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from prometheus_client import Counter, Histogram
@@ -153,7 +154,7 @@ class RecommenderClient:
         except TimeoutError:
             self._failed("timeout", started)
             raise RecommenderUnavailable(f"no answer within {budget:g} s") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:  # the transport's own, unmapped
             self._failed("unreachable", started)
             raise RecommenderUnavailable(f"{type(exc).__name__}: {exc}") from None
         CALL_LATENCY.observe(loop.time() - started)

@@ -90,6 +90,7 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.batch = batch
         self.on_change = on_change
+        self._unannounced: set[int] = set()
         self.idle_delete_ms = idle_delete_ms
         self.stats = ConsumerStats()
         self._claim_cursor = "0-0"
@@ -247,9 +248,16 @@ class StreamConsumer:
     async def _notify(self, changes: Collection[Change]) -> None:
         if self.on_change is None or not changes:
             return
-        # A cache miss costs less than a lost event: errors are ignored.
-        with contextlib.suppress(RedisError, OSError):
-            await self.on_change(changes)
+        # Users whose last announcement failed: their in-memory histories, on every replica,
+        # may lack what it carried, and a later swap would move them on without it. Dropped.
+        unannounced = {Change(user_id=u, profile_changed=True) for u in self._unannounced}
+        # A cache miss costs less than a lost event: errors are ignored (and remembered).
+        try:
+            await self.on_change([*changes, *unannounced])
+        except (RedisError, OSError):
+            self._unannounced |= {c.user_id for c in changes if c.user_id is not None}
+        else:
+            self._unannounced -= {c.user_id for c in unannounced}
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         try:

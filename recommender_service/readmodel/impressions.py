@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from recommender_service.readmodel.models import ImpressionCount
@@ -70,13 +70,3 @@ async def apply_impressions(session: AsyncSession, payloads: Sequence[Impression
 async def forget_user(session: AsyncSession, user_id: int) -> None:
     """A deleted user's counts go with the rest of their history."""
     await session.execute(delete(ImpressionCount).where(ImpressionCount.user_id == user_id))
-
-
-async def shown_counts(session: AsyncSession, user_id: int, *, at_least: int) -> dict[int, int]:
-    """Items shown to the user in at least `at_least` lists, with how many."""
-    rows = await session.execute(
-        select(ImpressionCount.item_id, ImpressionCount.shown).where(
-            ImpressionCount.user_id == user_id, ImpressionCount.shown >= at_least
-        )
-    )
-    return {int(item_id): int(n) for item_id, n in rows}

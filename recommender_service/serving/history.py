@@ -21,8 +21,11 @@ token (`swapping`: a lookup that already read it waits for the script's answer, 
 trip, instead of reloading); the others move theirs when they hear the swap (`history_feed`),
 and a lookup that reads the new token before that reloads.
 
-An entry also ages out after `USER_TOKEN_TTL_SECONDS` from its load or move: once a token key
-expires it reads "0" again, like a never-changed user.
+An entry is reloaded whole `rotation_refresh_seconds` (5 min) after its load, however often it
+moved since: that refreshes its shown counts (rotation), and bounds how long a history can miss
+an interaction whose own swap was lost (the consumer died between its commit and its script, or
+Redis failed it; the consumer then also drops that user's entries at its next swap). Moving an
+entry along valid swaps only would never repair such a gap.
 """
 
 from __future__ import annotations
@@ -40,13 +43,13 @@ from typing import NamedTuple
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from recommender_service.readmodel import impressions
 from recommender_service.readmodel import service as readmodel
 from recommender_service.readmodel.service import Interacted
 from recommender_service.serving.cache import Stamp
 from recommender_service.serving.history_feed import Swap
 from shared.freshness import USER_TOKEN_TTL_SECONDS
 
+SWAP_WAIT_SECONDS = 0.5
 RECENT = 20  # history items kept for the reasons ("because you downloaded …")
 
 
@@ -64,8 +67,8 @@ class UserActivity:
     recent: list[HistoryEntry]  # the latest interaction per item, most recent first
     seen: np.ndarray  # every item the user has interacted with, sorted
     # Items shown in at least ROTATION_AFTER of their lists, with how many (rotation). Read
-    # with the history, and again when older than `rotation_refresh_seconds` (impressions do
-    # not retire the user's entry: each answer shown is one).
+    # with the history, which is reloaded after `rotation_refresh_seconds` (impressions do not
+    # retire the user's entry: each answer shown is one).
     shown: dict[int, int] = field(default_factory=dict)
 
     def having(self, interactions: Iterable[Interacted]) -> UserActivity:
@@ -85,9 +88,8 @@ class UserActivity:
 
 class _Entry(NamedTuple):
     stamp: Stamp
-    since: float  # loaded or moved at (monotonic)
+    since: float  # loaded at (monotonic)
     activity: UserActivity
-    shown_at: float  # its `shown` read at
 
 
 class Histories:
@@ -104,6 +106,7 @@ class Histories:
         self.max_users = max_users
         self.rotation_after = rotation_after
         self.rotation_refresh_seconds = rotation_refresh_seconds
+        self.max_age_seconds = min(rotation_refresh_seconds, USER_TOKEN_TTL_SECONDS)
         self.origin = secrets.token_hex(8)  # this replica, in the history feed
         self.loads = 0
         self.advances = 0
@@ -117,25 +120,19 @@ class Histories:
     async def get(self, user_id: int, stamp: Stamp) -> UserActivity:
         swapping = self._swapping.get(user_id)
         if swapping is not None and swapping[0] == stamp.token:
-            await swapping[1].wait()
+            # One Redis round trip away; a lost reply must not hold the request: then reload.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(swapping[1].wait(), SWAP_WAIT_SECONDS)
         entry = self._entries.get(user_id)
         now = time.monotonic()
-        fresh = entry is not None and now - entry.since < USER_TOKEN_TTL_SECONDS
+        fresh = entry is not None and now - entry.since < self.max_age_seconds
         if entry is not None and fresh and stamp.known and entry.stamp == stamp:
             self._entries.move_to_end(user_id)
-            if self.rotation_after is None or now - entry.shown_at < self.rotation_refresh_seconds:
-                return entry.activity
-            async with self.sessionmaker() as session:
-                shown = await impressions.shown_counts(
-                    session, user_id, at_least=self.rotation_after
-                )
-            activity = replace(entry.activity, shown=shown)
-            self._entries[user_id] = entry._replace(activity=activity, shown_at=now)
-            return activity
+            return entry.activity
         loaded = await self._load(user_id)
         # An entry moved (or stored) while this one loaded is kept: this one may be older.
         if stamp.known and self.max_users > 0 and self._entries.get(user_id) is entry:
-            self._entries[user_id] = _Entry(stamp, now, loaded, now)
+            self._entries[user_id] = _Entry(stamp, now, loaded)
             self._entries.move_to_end(user_id)
             while len(self._entries) > self.max_users:
                 self._entries.popitem(last=False)
@@ -160,7 +157,6 @@ class Histories:
         """Moves each user's entry from the swap's old token to its new one, applying the swap's
         interactions, if the entry was valid under exactly that old token; drops it otherwise,
         or when the swap says so. The publishing replica and the others both come here."""
-        now = time.monotonic()
         for swap in swaps:
             entry = self._entries.get(swap.user_id)
             if entry is None:
@@ -168,9 +164,9 @@ class Histories:
             if swap.interactions is None or entry.stamp.token != swap.old:
                 del self._entries[swap.user_id]
                 continue
+            # `since` stays the load's time: see the module docstring.
             self._entries[swap.user_id] = entry._replace(
                 stamp=replace(entry.stamp, token=swap.new),
-                since=now,
                 activity=entry.activity.having(swap.interactions),
             )
             self.advances += 1

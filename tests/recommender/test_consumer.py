@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -335,6 +336,33 @@ async def test_a_consumed_change_tells_the_interactions_applied_and_profile_chan
             Change(user_id=2, profile_changed=True),
         },
     ]
+
+
+async def test_a_user_whose_announcement_failed_has_their_histories_dropped_at_the_next(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A failed token swap leaves replicas' histories of the user without that interaction;
+    moving them along later swaps would never add it, so the next announcement drops them."""
+    heard: list[set[Change]] = []
+
+    async def on_change(changes: Collection[Change]) -> None:
+        heard.append(set(changes))
+        if len(heard) == 1:
+            raise RedisConnectionError("Redis went away mid-script")
+
+    consumer = make_consumer(settings, redis=redis, sessionmaker=sessionmaker, on_change=on_change)
+    await consumer.ensure_group()
+    await publish(redis, _interaction(100, 1, 10))
+    assert await consumer.drain() == 1  # applied and acknowledged; its announcement failed
+    await publish(redis, _interaction(101, 2, 11))
+    assert await consumer.drain() == 1
+    await publish(redis, _interaction(102, 2, 12))
+    assert await consumer.drain() == 1
+    assert heard[1] == {
+        Change(user_id=2, interactions=((11, "DOWNLOAD", T),)),
+        Change(user_id=1, profile_changed=True),  # user 1's histories go, on every replica
+    }
+    assert heard[2] == {Change(user_id=2, interactions=((12, "DOWNLOAD", T),))}  # once only
 
 
 async def test_consumed_events_retire_exactly_the_cached_answers_they_make_stale(

@@ -118,6 +118,26 @@ async def test_an_entry_loaded_under_another_token_than_the_swaps_old_one_is_dro
     assert reloaded.seen.tolist() == [10, 11, 12]
 
 
+async def test_an_entry_is_reloaded_whole_after_its_age_however_often_it_moved(
+    sessionmaker: async_sessionmaker[AsyncSession], redis: aioredis.Redis, read_model: ReadModel
+) -> None:
+    """A gap left by a lost swap (here: an interaction committed with no swap at all) is
+    repaired by the reload at the entry's age, even while later swaps keep moving it."""
+    await _user_with_history(read_model, 1)
+    histories = Histories(sessionmaker, max_users=10, rotation_refresh_seconds=3600)
+    await histories.get(1, await _stamp(redis, 1))
+    await _committed(sessionmaker, _interaction(1, 11))  # its swap never happened
+    await _consumed(sessionmaker, redis, _interaction(1, 12), histories)
+    moved = await histories.get(1, await _stamp(redis, 1))
+    assert (histories.loads, histories.advances) == (1, 1)
+    assert moved.seen.tolist() == [10, 12]  # the gap, while the entry is young
+
+    histories.max_age_seconds = 0.0  # its age reached
+    reloaded = await histories.get(1, await _stamp(redis, 1))
+    assert histories.loads == 2
+    assert reloaded.seen.tolist() == [10, 11, 12]
+
+
 async def test_interactions_applied_twice_or_already_loaded_leave_the_entry_as_a_reload(
     sessionmaker: async_sessionmaker[AsyncSession], redis: aioredis.Redis, read_model: ReadModel
 ) -> None:
