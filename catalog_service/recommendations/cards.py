@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.interactions.models import Interaction
@@ -82,7 +82,7 @@ WHERE e.is_active AND e.id = ANY($1::bigint[]) AND e.id <> $2::bigint
 
 
 async def hydrate(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     ranked: Sequence[RecommendedItem],
     *,
     query: RecommendationQuery | None = None,
@@ -91,7 +91,7 @@ async def hydrate(
 ) -> list[Card]:
     """The ranked items that are still active and pass the `query`'s filters, not used by
     `unseen_by` and other than `besides` (a similar list's own épreuve), in the ranking's order,
-    as current catalog cards."""
+    as current catalog cards, read in a short session of its own."""
     wanted = (query.niveau, query.filiere, query.type, query.matiere) if query else (None,) * 4
     args = (
         [item.item_id for item in ranked],
@@ -99,6 +99,8 @@ async def hydrate(
         *(None if value is None else str(value) for value in wanted),
         unseen_by,
     )
-    conn = await session.connection()
-    rows = {row.id: row for row in await conn.exec_driver_sql(_HYDRATE, args)}
+    async with sessionmaker() as session:
+        # One read: no transaction to open and roll back around it (two round trips).
+        conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        rows = {row.id: row for row in await conn.exec_driver_sql(_HYDRATE, args)}
     return [card(rows[i.item_id], i.score, i.reason) for i in ranked if i.item_id in rows]

@@ -156,7 +156,7 @@ class RecommenderClient:
             raise RecommenderUnavailable(f"no answer within {budget:g} s") from None
         except (httpx.HTTPError, aiohttp.ClientError) as exc:  # the transport's own, unmapped
             self._failed("unreachable", started)
-            raise RecommenderUnavailable(f"{type(exc).__name__}: {exc}") from None
+            raise RecommenderUnavailable(f"{_kind(exc)}: {exc}") from None
         CALL_LATENCY.observe(loop.time() - started)
         return response
 
@@ -196,6 +196,14 @@ class RecommenderClient:
             CALL_LATENCY.observe(asyncio.get_running_loop().time() - started)
         CALLS.labels(outcome).inc()
         self.breaker.record_failure()
+
+
+def _kind(exc: Exception) -> str:
+    """What failed, as httpx names it. httpx-aiohttp maps a refused connection to
+    `ConnectTimeout` (its map matches the base class first): named by its cause instead."""
+    if isinstance(exc.__cause__, aiohttp.ClientConnectorError):
+        return httpx.ConnectError.__name__
+    return type(exc).__name__
 
 
 def make_client(settings: Settings) -> RecommenderClient:

@@ -116,9 +116,8 @@ async def for_user(
         logger.warning("recommendations for user %s from the fallback: %s", user_id, exc.reason)
         fallen = await _popular_for(sessionmaker, user_id, query)
         return serve(impressions, fallen, user_id=user_id)
-    async with sessionmaker() as session:
-        unseen_by = user_id if query.exclude_seen else None
-        items = await hydrate(session, answer.items, query=query, unseen_by=unseen_by)
+    unseen_by = user_id if query.exclude_seen else None
+    items = await hydrate(sessionmaker, answer.items, query=query, unseen_by=unseen_by)
     if not items:  # nothing usable (no model yet and no data): popularity beats an empty page
         fallen = await _popular_for(sessionmaker, user_id, query)
         return serve(impressions, fallen, user_id=user_id)
@@ -165,8 +164,7 @@ async def similar_to(
         logger.info("similar to épreuve %s from the catalog: %r", epreuve_id, exc)
         fallen = await _content_neighbours(sessionmaker, epreuve, k)
         return serve(impressions, fallen, user_id=user_id)
-    async with sessionmaker() as session:
-        items = await hydrate(session, answer.items, besides=epreuve_id)
+    items = await hydrate(sessionmaker, answer.items, besides=epreuve_id)
     if not items:
         fallen = await _content_neighbours(sessionmaker, epreuve, k)
         return serve(impressions, fallen, user_id=user_id)
