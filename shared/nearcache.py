@@ -51,6 +51,7 @@ class NearCache:
         self.live = False
         self._live = asyncio.Event()
         self.subscriptions = 0  # how many times it came (back) up
+        self.notices = 0  # how many it applied (observability; a test's barrier)
         self.hits = 0
         self._entries: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
         self._keys: dict[str, set[str]] = {}
@@ -124,6 +125,7 @@ class NearCache:
     def notice(self, channel: str, data: str) -> None:
         """A notice names scopes, space-separated, or everything (`*`, or any message on a
         clearing channel)."""
+        self.notices += 1
         scopes = data.split()
         if channel in self.clear_channels or EVERYTHING in scopes:
             self.clear()

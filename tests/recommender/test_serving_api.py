@@ -309,11 +309,18 @@ async def _samples(client: httpx.AsyncClient, name: str) -> dict[str, float]:
 
 
 async def test_health_readiness_and_metrics_count_each_lookup(
-    client: httpx.AsyncClient, read_model: ReadModel
+    app: FastAPI, client: httpx.AsyncClient, read_model: ReadModel
 ) -> None:
     assert (await client.get("/readyz")).json()["status"] == "ready"
+    memory = app.state.serving.cache.memory
+    heard = memory.notices
     await read_model.user(1)
     await read_model.item(10)
+    # Both notices heard before the first answer goes into memory: a late one would empty it.
+    for _ in range(400):
+        if memory.notices >= heard + 2:
+            break
+        await asyncio.sleep(0.025)
     name = "recommender_cache_lookups_total"
     before = await _samples(client, name)
     await _recommend(client, 1)
