@@ -5,7 +5,7 @@ item arrives and ending when the queue is empty, writes everything pending (up t
 in one transaction, then resolves each request with its row: a 201 is only sent after COMMIT.
 Idle, a request is written at once (the flusher runs at the next loop turn); under load the
 items that arrive while a batch is being written form the next batch, and once a run of the
-flusher has written one batch it lingers a moment (`linger_seconds`, 2 ms) before the next, as
+flusher has written one batch it lingers a moment (`linger_seconds`, 5 ms) before the next, as
 PostgreSQL's `commit_delay` does: the per-transaction cost (round trips, SQLAlchemy's session,
 COMMIT's WAL flush, the cache retirement, the relay pass) is then shared by more requests, and on
 a CPU-bound server that is what bounds the rate.
@@ -122,7 +122,7 @@ class IngestBatcher:
         engine: AsyncEngine,
         *,
         max_batch: int = 256,
-        linger_seconds: float = 0.002,
+        linger_seconds: float = 0.005,
         on_committed: Callable[[set[int]], Awaitable[None]] | None = None,
     ) -> None:
         """`on_committed` hears the users of each committed batch before any of them is

@@ -106,6 +106,17 @@ async def publish(redis: aioredis.Redis, payload: Payload, *, stream: str = STRE
     return event
 
 
+async def publish_download(redis: aioredis.Redis, user_id: int, item_id: int) -> Event:
+    """A student's download of a paper, now, as the catalog publishes it."""
+    return await publish(
+        redis,
+        InteractionCreated(
+            id=10**6, user_id=user_id, epreuve_id=item_id, kind=InteractionKind.DOWNLOAD,
+            created_at=datetime.now(UTC),
+        ),
+    )  # fmt: skip
+
+
 class ReadModel:
     """Writes read-model rows as the consumer would: `apply_payload`, then the change retires
     what it makes stale (`cache.forget`)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.main import create_app
 from recommender_service.serving.reasons import LIKE_YOURS, NEW_IN_FILIERE
-from shared.enums import Filiere, InteractionKind, Niveau
-from shared.events import EpreuveDeleted, InteractionCreated
+from shared.enums import Filiere, Niveau
+from shared.events import EpreuveDeleted
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.recommender.conftest import (
     ReadModel,
@@ -25,6 +24,7 @@ from tests.recommender.conftest import (
     load_synthetic,
     make_settings,
     publish,
+    publish_download,
     service_client,
     wait_for_version,
 )
@@ -188,13 +188,7 @@ async def test_an_interaction_event_invalidates_that_users_cache(
     user_id = int(synthetic.user_ids[0])
     top = (await _recommend(consuming_client, user_id, k=3))["items"][0]["item_id"]
     assert (await _recommend(consuming_client, user_id, k=3))["cached"] is True
-    await publish(
-        redis,
-        InteractionCreated(
-            id=10**6, user_id=user_id, epreuve_id=top, kind=InteractionKind.DOWNLOAD,
-            created_at=datetime.now(UTC),
-        ),
-    )  # fmt: skip
+    await publish_download(redis, user_id, top)
     for _ in range(100):
         body = await _recommend(consuming_client, user_id, k=3)
         if not body["cached"]:

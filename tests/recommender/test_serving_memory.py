@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recommender_service.main import create_app
 from recommender_service.ml.artifact import TrainedModel
 from recommender_service.serving.neighbours import Neighbours
-from shared.enums import InteractionKind
-from shared.events import EpreuveDeleted, InteractionCreated
+from shared.events import EpreuveDeleted
 from tests.recommender.conftest import (
     ReadModel,
     install,
     load_synthetic,
     make_settings,
     publish,
+    publish_download,
     service_client,
     wait_for_version,
 )
@@ -103,13 +102,7 @@ async def test_a_change_consumed_by_one_replica_reaches_the_others_memory(
     await b.recommend(other, k=3)
     await b.recommend(other, **everything)
     top = first["items"][0]["item_id"]
-    await publish(
-        redis,
-        InteractionCreated(
-            id=10**6, user_id=user, epreuve_id=top, kind=InteractionKind.DOWNLOAD,
-            created_at=datetime.now(UTC),
-        ),
-    )  # fmt: skip
+    await publish_download(redis, user, top)
     after = await _until_uncached(b, user, k=3)  # B never saw the event: A consumed it
     assert top not in [i["item_id"] for i in after["items"]]  # B's history moved (or reloaded)
     assert (await b.recommend(other, k=3))["cached"] is True  # another user's answer holds
@@ -142,13 +135,7 @@ async def test_a_consumed_interaction_reaches_every_replicas_history_without_sql
     top = (await a.recommend(user, k=3))["items"][0]["item_id"]
     assert (await b.recommend(user, k=4))["cached"] is False  # both hold the user's history
     loads = (_history_loads(a), _history_loads(b))
-    await publish(
-        redis,
-        InteractionCreated(
-            id=10**6, user_id=user, epreuve_id=top, kind=InteractionKind.DOWNLOAD,
-            created_at=datetime.now(UTC),
-        ),
-    )  # fmt: skip
+    await publish_download(redis, user, top)
     # A consumed it: its entry moves before any of its lookups can read the new token.
     after = await _until_uncached(a, user, k=3)
     assert top not in [i["item_id"] for i in after["items"]]
