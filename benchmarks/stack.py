@@ -73,12 +73,24 @@ class Stack:
 
     def rss_mb(self, name: str) -> float:
         """Resident memory of a service: its process and its workers."""
-        root = psutil.Process(self.processes[name].pid)
         total = 0
-        for process in [root, *root.children(recursive=True)]:
+        for process in self._tree(name):
             with contextlib.suppress(psutil.Error):
                 total += process.memory_info().rss
         return round(total / 2**20, 1)
+
+    def cpu_seconds(self, name: str) -> float:
+        """CPU time (user + system) a service has used so far: its process and its workers."""
+        total = 0.0
+        for process in self._tree(name):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def _tree(self, name: str) -> list[psutil.Process]:
+        root = psutil.Process(self.processes[name].pid)
+        return [root, *root.children(recursive=True)]
 
     def student_tokens(self, user_ids: list[int]) -> list[str]:
         signer = TokenSigner(secret=self.env["JWT_SECRET"], access_ttl=timedelta(hours=6))
