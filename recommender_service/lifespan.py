@@ -6,8 +6,9 @@
 3. the stream consumer, whose read-model changes retire cached answers and move this
    replica's histories along (`ResultCache.forget`);
 4. the active model, if there is one yet;
-5. the background tasks: model watcher, the result cache's change notices, the other replicas'
-   history swaps (`history_feed`), consumer, scheduler (reaping and retraining).
+5. the background tasks: model watcher, the result cache's change notices (and the other
+   replicas' history swaps, `history_feed`, on the same subscription), consumer, scheduler
+   (reaping and retraining).
 At shutdown: the tasks stop (one short grace, then cancelled: unacknowledged entries are
 redelivered), this replica's runs are cancelled, Redis and the engine are closed.
 """
@@ -25,7 +26,6 @@ from fastapi import FastAPI
 
 from recommender_service.config import Settings
 from recommender_service.consumer.runner import make_consumer, run_forever
-from recommender_service.serving import history_feed
 from recommender_service.serving.cache import ResultCache
 from recommender_service.serving.history import Histories
 from recommender_service.serving.holder import ModelHolder
@@ -102,7 +102,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         ),
         asyncio.create_task(cache.memory.run(stop)),
-        asyncio.create_task(history_feed.follow(redis, histories, stop)),
         asyncio.create_task(runs.run_scheduler(stop)),
     ]
     if consumer is not None:

@@ -11,6 +11,9 @@ subscribed: nothing is served before the subscription is confirmed, nothing whil
 and everything stored before a reconnection is dropped. A value computed from state read before
 a notice must not be stored after it: take `mark()` before reading, and `put(..., mark=)`
 refuses the value if its scope (or everything) was dropped since.
+
+`listeners`: other channels a service follows on the same subscription (its pings, its
+reconnection), each message handed to its callback as text.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -43,10 +46,12 @@ class NearCache:
         scope_channels: Iterable[str],
         clear_channels: Iterable[str] = (),
         max_entries: int = 10_000,
+        listeners: Mapping[str, Callable[[str], None]] | None = None,
     ) -> None:
         self.redis = redis
         self.scope_channels = frozenset(scope_channels)
         self.clear_channels = frozenset(clear_channels)
+        self.listeners = dict(listeners or {})
         self.max_entries = max_entries
         self.live = False
         self._live = asyncio.Event()
@@ -135,7 +140,7 @@ class NearCache:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follows the channels until `stop`; reconnects (emptying the cache) after any error."""
-        channels = sorted(self.scope_channels | self.clear_channels)
+        channels = sorted(self.scope_channels | self.clear_channels | self.listeners.keys())
         while not stop.is_set():
             pubsub = self.redis.pubsub()
             try:
@@ -177,7 +182,12 @@ class NearCache:
                     self.subscriptions += 1
                     self._live.set()
             elif kind == "message":
-                self.notice(_text(message["channel"]), _text(message["data"]))
+                channel, data = _text(message["channel"]), _text(message["data"])
+                listener = self.listeners.get(channel)
+                if listener is not None:
+                    listener(data)
+                else:
+                    self.notice(channel, data)
 
 
 def _text(value: bytes | str) -> str:

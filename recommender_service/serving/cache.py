@@ -19,6 +19,7 @@ stale one), so a hit is served without parsing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Collection
@@ -122,7 +123,13 @@ class ResultCache:
         self.redis = redis
         self.histories = histories
         self.ttl_seconds = ttl_seconds
-        self.memory = NearCache(redis, scope_channels=[CHANGES_CHANNEL], max_entries=memory_entries)
+        # The history feed rides on the memory layer's subscription: one connection, its pings.
+        feed = {} if histories is None else {
+            history_feed.HISTORY_CHANNEL: functools.partial(history_feed.heard, histories)
+        }  # fmt: skip
+        self.memory = NearCache(
+            redis, scope_channels=[CHANGES_CHANNEL], max_entries=memory_entries, listeners=feed
+        )
         self.hits = 0
         self.misses = 0
         self._get = redis.register_script(_GET)

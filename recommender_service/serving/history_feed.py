@@ -5,9 +5,10 @@ The forget script (`cache.forget`) replaces each changed user's token and, in th
 step, publishes here what it did: per user, the old token it read and the new one it set, with
 the interactions applied (or null: the entry must go, after a profile change or a deletion).
 Every replica but the publisher (which advanced its own entries already, `Histories.swapping`)
-applies the message with `Histories.advance`, the one path for both. A lost message (a
-subscription down, a replica starting) costs only a reload: the entry's token no longer
-matches the user's, so nothing is served from it.
+applies the message with `Histories.advance`, the one path for both; the channel is followed
+on the result cache's memory-layer subscription (`heard`, a listener of `shared.nearcache`). A
+lost message (a subscription down, a replica starting) costs only a reload: the entry's token no
+longer matches the user's, so nothing is served from it.
 
 Not `shared.freshness.CHANGES_CHANNEL`: the catalog reads that one, in its own format.
 
@@ -18,17 +19,12 @@ only the script knows the old tokens, so it writes them in front of what Python 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from recommender_service.readmodel.service import Interacted
 
@@ -38,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_CHANNEL = "recommender:internal:histories"
-RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,31 +73,11 @@ def _interactions(done: list[list[Any]]) -> tuple[Interacted, ...]:
     return tuple((int(i), str(k), datetime.fromisoformat(at)) for i, k, at in done)
 
 
-async def follow(redis: aioredis.Redis, histories: Histories, stop: asyncio.Event) -> None:
-    """Applies the other replicas' swaps to `histories` until `stop`; resubscribes after an
-    error (what was published meanwhile is lost: those entries reload)."""
-    while not stop.is_set():
-        pubsub = redis.pubsub()
-        try:
-            await pubsub.subscribe(HISTORY_CHANNEL)
-            while not stop.is_set():
-                message: Any = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-                if message is not None:
-                    _apply(histories, message["data"])
-        except (RedisError, OSError) as exc:
-            log.warning("history feed: redis unavailable (%s); resubscribing", exc)
-        except Exception:
-            log.exception("history feed: unexpected error; resubscribing")
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
-
-
-def _apply(histories: Histories, data: bytes | str) -> None:
+def heard(histories: Histories, message: str) -> None:
+    """A message on the feed (the replica's memory layer follows the channel: its
+    subscription, pings and reconnection): the other replicas' swaps move `histories`."""
     try:
-        origin, swaps = decode(data.decode() if isinstance(data, bytes) else data)
+        origin, swaps = decode(message)
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("history feed: unreadable message (%s); ignored", exc)
         return

@@ -9,19 +9,20 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recommender_service.readmodel.service import apply_payload, interacted
-from recommender_service.serving import history_feed
 from recommender_service.serving.cache import Stamp, forget
 from recommender_service.serving.history import Histories, UserActivity
-from recommender_service.serving.history_feed import HISTORY_CHANNEL, Swap
+from recommender_service.serving.history_feed import HISTORY_CHANNEL, Swap, heard
 from shared.enums import Filiere, InteractionKind, Niveau
 from shared.events import InteractionCreated, Payload, UserUpserted
 from shared.freshness import ABSENT, ITEMS_GENERATION_KEY, user_token_key
+from shared.nearcache import NearCache
 from tests.recommender.conftest import ReadModel
 
 NOW = datetime.now(UTC)
@@ -190,7 +191,11 @@ async def test_a_lookup_that_read_the_new_token_during_the_swap_waits_for_the_mo
 @contextlib.asynccontextmanager
 async def _following(redis: aioredis.Redis, *histories: Histories) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(history_feed.follow(redis, h, stop)) for h in histories]
+    followers = [
+        NearCache(redis, scope_channels=(), listeners={HISTORY_CHANNEL: partial(heard, h)})
+        for h in histories
+    ]  # what each replica's result cache runs (`ResultCache.memory`)
+    tasks = [asyncio.create_task(follower.run(stop)) for follower in followers]
 
     async def subscribed() -> bool:
         return dict(await redis.pubsub_numsub(HISTORY_CHANNEL)).get(HISTORY_CHANNEL) == len(tasks)
