@@ -86,7 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 redis=redis,
                 stream=settings.events_stream,
                 poll_interval=settings.outbox_poll_interval,
-                on_published=lambda events: forget_events(redis, events),
+                on_published=lambda events: forget_events(redis, memory, events),
             )
             await relay.start()
         app.state.relay = relay

@@ -131,11 +131,19 @@ class NearCache:
         """A notice names scopes, space-separated, or everything (`*`, or any message on a
         clearing channel)."""
         self.notices += 1
-        scopes = data.split()
-        if channel in self.clear_channels or EVERYTHING in scopes:
+        if channel in self.clear_channels:
             self.clear()
         else:
-            for scope in scopes:
+            self.retire(data)
+
+    def retire(self, scopes: str) -> None:
+        """What a notice naming `scopes` does, done at once by the process that publishes it
+        (its own next read must not wait for the notice to come back)."""
+        names = scopes.split()
+        if EVERYTHING in names:
+            self.clear()
+        else:
+            for scope in names:
                 self.drop(scope)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Query, Response, status
 from fastapi.responses import FileResponse
 
 from catalog_service.auth.dependencies import CurrentUser, TeacherUser
-from catalog_service.dependencies import IdPath, RedisDep, SessionDep, SettingsDep
+from catalog_service.dependencies import IdPath, SessionDep, SettingsDep
 from catalog_service.epreuves import service, storage
 from catalog_service.epreuves.dependencies import EpreuveDep, PdfUploadDep
 from catalog_service.epreuves.models import Epreuve
@@ -20,7 +20,7 @@ from catalog_service.epreuves.schemas import (
     PopularFilters,
 )
 from catalog_service.pagination import Page, PageDep, PageParams
-from catalog_service.recommendations.cache import forget
+from catalog_service.recommendations.dependencies import AnswersDep
 from shared.http_errors import error_responses
 
 router = APIRouter(
@@ -70,14 +70,14 @@ async def read_epreuve(
     epreuve_id: IdPath,
     user: CurrentUser,
     session: SessionDep,
-    redis: RedisDep,
+    answers: AnswersDep,
     recommendation_id: FromList = None,
 ) -> EpreuveRead:
     """Reads one épreuve and records the caller's VIEW."""
     epreuve = await service.view(
         session=session, user=user, epreuve_id=epreuve_id, recommendation_id=recommendation_id
     )
-    await forget(redis, users=[user.id])  # their recommendations now leave it out
+    await answers.forget(users=[user.id])  # their recommendations now leave it out
     return EpreuveRead.model_validate(epreuve)
 
 
@@ -92,14 +92,14 @@ async def download_epreuve(
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
-    redis: RedisDep,
+    answers: AnswersDep,
     recommendation_id: FromList = None,
 ) -> FileResponse:
     """Streams the PDF and records the caller's DOWNLOAD."""
     epreuve = await service.download(
         session=session, user=user, epreuve_id=epreuve_id, recommendation_id=recommendation_id
     )
-    await forget(redis, users=[user.id])
+    await answers.forget(users=[user.id])
     assert epreuve.file_path is not None
     name = storage.download_name(epreuve.title, epreuve.original_filename)
     return FileResponse(

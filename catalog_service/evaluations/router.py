@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from catalog_service.auth.dependencies import CurrentUser
-from catalog_service.dependencies import RedisDep, SessionDep
+from catalog_service.dependencies import SessionDep
 from catalog_service.epreuves.dependencies import EpreuveDep
 from catalog_service.evaluations import service
 from catalog_service.evaluations.schemas import EvaluationRead, EvaluationSummary, EvaluationWrite
-from catalog_service.recommendations.cache import forget
+from catalog_service.recommendations.dependencies import AnswersDep
 from shared.http_errors import error_responses
 
 router = APIRouter(
@@ -31,7 +31,7 @@ async def put_evaluation(
     data: EvaluationWrite,
     user: CurrentUser,
     session: SessionDep,
-    redis: RedisDep,
+    answers: AnswersDep,
     response: Response,
 ) -> EvaluationRead:
     """Rates the épreuve (difficulty and relevance, 1 to 5); rating again replaces the rating.
@@ -41,7 +41,7 @@ async def put_evaluation(
     evaluation, created = await service.upsert(
         session=session, user=user, epreuve_id=epreuve_id, data=data
     )
-    await forget(redis, users=[user.id])  # a RATE interaction: their recommendations change
+    await answers.forget(users=[user.id])  # a RATE interaction: their recommendations change
     if created:
         response.status_code = status.HTTP_201_CREATED
     return evaluation

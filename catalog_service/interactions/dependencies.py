@@ -14,7 +14,7 @@ from catalog_service.auth.readers import VerifiedTokens
 from catalog_service.auth.tokens import TokenClaims
 from catalog_service.errors import Unauthorized
 from catalog_service.interactions.batcher import IngestBatcher
-from catalog_service.recommendations.cache import forget
+from catalog_service.recommendations.cache import AnswerCache
 
 
 async def get_token_claims(
@@ -37,9 +37,9 @@ async def get_batcher(request: Request) -> IngestBatcher:
     engine: AsyncEngine = state.engine
     batcher: IngestBatcher | None = getattr(state, "ingest_batcher", None)
     if batcher is None or batcher.engine is not engine:
-        redis = state.redis
+        answers: AnswerCache = state.answers
         batcher = state.ingest_batcher = IngestBatcher(
-            engine, on_committed=lambda users: forget(redis, users=users)
+            engine, on_committed=lambda users: answers.forget(users=users)
         )
     return batcher
 

@@ -169,6 +169,10 @@ class AnswerCache:
             with contextlib.suppress(RedisError, OSError):
                 await pipe.execute()
 
+    async def forget(self, *, users: Iterable[int] = (), epreuves_changed: bool = False) -> None:
+        """`forget`, this process's memory included."""
+        await forget(self.redis, self.memory, users=users, epreuves_changed=epreuves_changed)
+
 
 # KEYS: the épreuves generation, then each user's token and answers. ARGV: the tokens' life,
 # "1" when épreuves changed, the notice's channel and text, then each user's new token.
@@ -184,13 +188,21 @@ _FORGET_SHA = hashlib.sha1(_FORGET.encode(), usedforsecurity=False).hexdigest()
 
 
 async def forget(
-    redis: aioredis.Redis, *, users: Iterable[int] = (), epreuves_changed: bool = False
+    redis: aioredis.Redis,
+    memory: NearCache | None = None,
+    *,
+    users: Iterable[int] = (),
+    epreuves_changed: bool = False,
 ) -> None:
     """Retires the answers these catalog changes make stale, on every replica: a user's own
     after their interactions (the épreuves they used leave their lists), every answer after an
     épreuve changed (its card, or whether it may be listed at all). One script call (atomic,
     like a MULTI, at the client cost of one command whatever the number of users) and one
     notice.
+
+    `memory`: this process's, emptied of those answers before the call returns, so that the
+    writer's next request cannot be answered from it ahead of the notice (read-your-writes on
+    the replica that took the write; the others follow the notice).
 
     Never fails its caller, whose write is committed: with Redis unreachable, nothing is read
     from the caches either (lookups miss, the memory layer is not trusted while unsubscribed)."""
@@ -200,13 +212,8 @@ async def forget(
     keys = [GENERATION_KEY]
     for user_id in users:
         keys += [_user_token_key(user_id), f"{PREFIX}:{user_scope(user_id)}"]
-    scopes = [EVERYTHING] if epreuves_changed else [user_scope(u) for u in users]
-    args: list[str | int] = [
-        USER_TOKEN_TTL_SECONDS,
-        int(epreuves_changed),
-        CHANNEL,
-        " ".join(scopes),
-    ]
+    notice = EVERYTHING if epreuves_changed else " ".join(user_scope(u) for u in users)
+    args: list[str | int] = [USER_TOKEN_TTL_SECONDS, int(epreuves_changed), CHANNEL, notice]
     args += [secrets.token_hex(8) for _ in users]
     try:
         try:
@@ -215,6 +222,8 @@ async def forget(
             await redis.eval(_FORGET, len(keys), *keys, *args)
     except (RedisError, OSError) as exc:
         logger.warning("recommendation answers not retired (%r)", exc)
+    if memory is not None:  # after the script: a lookup between the two stores nothing here
+        memory.retire(notice)
 
 
 # The payload field naming whose answers an event of the catalog retires.
@@ -227,7 +236,9 @@ _USER_FIELD: dict[str, str] = {
 _EPREUVE_EVENTS: tuple[str, ...] = (EventType.EPREUVE_UPSERTED, EventType.EPREUVE_DELETED)
 
 
-async def forget_events(redis: aioredis.Redis, events: Iterable[Published]) -> None:
+async def forget_events(
+    redis: aioredis.Redis, memory: NearCache | None, events: Iterable[Published]
+) -> None:
     """`forget` for the catalog's own events as the outbox relay publishes them: every writer
     (API, console, seed, another replica) ends there, whichever path it took. The API's own
     write paths retire their user's answers already, before answering (read-your-writes: the
@@ -244,4 +255,4 @@ async def forget_events(redis: aioredis.Redis, events: Iterable[Published]) -> N
             continue
         with contextlib.suppress(ValueError, KeyError, TypeError):  # not ours to judge here
             users.add(int(json.loads(event.payload)[field]))
-    await forget(redis, users=users, epreuves_changed=epreuves_changed)
+    await forget(redis, memory, users=users, epreuves_changed=epreuves_changed)

@@ -222,18 +222,24 @@ class ResultCache:
                 await pipe.execute()
 
     async def forget(self, changes: Collection[Change]) -> None:
-        await forget(self.redis, changes, histories=self.histories)
+        await forget(self.redis, changes, histories=self.histories, memory=self.memory)
 
 
 async def forget(
-    redis: aioredis.Redis, changes: Collection[Change], *, histories: Histories | None = None
+    redis: aioredis.Redis,
+    changes: Collection[Change],
+    *,
+    histories: Histories | None = None,
+    memory: NearCache | None = None,
 ) -> None:
     """Retires the answers read-model changes make stale, on every replica: a user's own on
     their interaction or profile change, every answer on an item change. One script for all of
     them: it swaps each user's token (returning the old ones), bumps the generation, publishes
     the notice (its scopes space-separated) and the swaps (`history_feed`).
 
-    `histories`: this replica's, moved to the new tokens before any of its lookups uses them."""
+    `histories`: this replica's, moved to the new tokens before any of its lookups uses them.
+    `memory`: this process's, emptied of those answers before the call returns (its next
+    lookup must not wait for the notice to come back)."""
     users = _by_user(changes)
     everything = any(c.items_changed for c in changes)
     if not users and not everything:
@@ -255,13 +261,15 @@ async def forget(
     script = redis.register_script(_FORGET)
     if histories is None:
         await script(keys=keys, args=args)
-        return
-    with histories.swapping(tokens):
-        olds = await script(keys=keys, args=args)
-        histories.advance(
-            history_feed.Swap(u, _text(old), tokens[u], users[u])
-            for u, old in zip(ids, olds, strict=True)
-        )
+    else:
+        with histories.swapping(tokens):
+            olds = await script(keys=keys, args=args)
+            histories.advance(
+                history_feed.Swap(u, _text(old), tokens[u], users[u])
+                for u, old in zip(ids, olds, strict=True)
+            )
+    if memory is not None:
+        memory.retire(notice)
 
 
 def _by_user(changes: Collection[Change]) -> dict[int, tuple[Interacted, ...] | None]:

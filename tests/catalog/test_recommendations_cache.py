@@ -5,11 +5,13 @@ answers it makes stale; no database connection is held while the recommender is 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -19,6 +21,7 @@ from recommender_service.readmodel.service import Change
 from recommender_service.registry import service as registry
 from recommender_service.serving.cache import forget as recommender_forget
 from shared.enums import InteractionKind, Role
+from shared.nearcache import NearCache
 from tests.catalog.conftest import MakeUser, one_page_pdf
 from tests.catalog.test_recommendations_api import (  # noqa: F401 (fixtures)
     TIMEOUT_S,
@@ -193,7 +196,7 @@ async def test_a_change_the_recommender_announces_for_the_user_retires_their_ans
         return _calls(recommender) == 2
 
     await _until(called_again, "the recommender was asked again")
-    await forget(app.state.redis, users=[world.student_id + 1000])  # someone else
+    await app.state.answers.forget(users=[world.student_id + 1000])  # someone else
     await _recommend(client, world, k=3)
     assert _calls(recommender) == 2
 
@@ -216,7 +219,7 @@ async def test_a_second_replica_reads_the_first_ones_answer_from_redis(
         )
         assert same_list(answer, first)
         assert _calls(recommender) == 1
-        await forget(app.state.redis, users=[world.student_id])  # what the first one's write does
+        await app.state.answers.forget(users=[world.student_id])  # what the first one's write does
 
         async def called_again() -> bool:
             await second.get("/v1/users/me/recommendations", params={"k": 3}, headers=world.student)
@@ -292,3 +295,34 @@ async def test_an_interaction_recorded_by_a_read_or_a_rating_retires_the_answer_
     again = (await _recommend(client, world, k=3)).json()
     assert top not in [i["id"] for i in again["items"]]
     assert _calls(recommender) == 2
+
+
+async def test_the_writers_own_memory_forgets_before_its_notice_comes_back(
+    redis_url: str,
+) -> None:
+    """The replica that took a write answers its writer's next request: its memory is emptied
+    by `forget` itself, not only by the notice it publishes (here never heard: this memory
+    follows another channel)."""
+    redis = aioredis.from_url(redis_url)
+    memory = NearCache(redis, scope_channels=["test:elsewhere"])
+    stop = asyncio.Event()
+    following = asyncio.create_task(memory.run(stop))
+    try:
+        assert await memory.wait_live(10)
+        later = time.time() + 3600
+        for scope in ("u:7", "u:8", "i:3"):
+            memory.put(scope, "k=3", scope, mark=memory.mark(), expires_at=later)
+        await forget(redis, memory, users=[7])
+        assert memory.get("u:7", "k=3") is None
+        assert memory.get("u:8", "k=3") == "u:8"
+        assert memory.get("i:3", "k=3") == "i:3"
+        mark = memory.mark()
+        await forget(redis, memory, epreuves_changed=True)
+        assert len(memory) == 0
+        memory.put("u:8", "k=3", "stale", mark=mark, expires_at=later)  # read before the change
+        assert memory.get("u:8", "k=3") is None
+        assert memory.notices == 0  # none of it was heard: all done by the writer itself
+    finally:
+        stop.set()
+        await following
+        await redis.aclose()
