@@ -110,7 +110,12 @@ def join(device: str) -> None:
 
 
 def leave() -> None:
+    """Every rank tears the group down together: a rank that destroyed its side while rank 0
+    was still registering the version sometimes aborted in gloo's threads at exit (SIGABRT,
+    "terminate called without an active exception"). A rank that died instead is not waited
+    for: torchrun stops the others."""
     if in_group():
+        dist.barrier()
         dist.destroy_process_group()
 
 
