@@ -27,7 +27,7 @@ from catalog_service.auth.standing import Standings
 from catalog_service.config import Settings
 from catalog_service.impressions.log import ImpressionLog
 from catalog_service.memory import make_memory
-from catalog_service.recommendations.cache import AnswerCache, forget_events
+from catalog_service.recommendations.cache import AnswerCache
 from catalog_service.recommendations.client import make_client as make_recommender_client
 from catalog_service.users import service as users_service
 from shared.database import make_engine, make_sessionmaker
@@ -86,7 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 redis=redis,
                 stream=settings.events_stream,
                 poll_interval=settings.outbox_poll_interval,
-                on_published=lambda events: forget_events(redis, memory, events),
+                on_published=app.state.answers.forget_events,
             )
             await relay.start()
         app.state.relay = relay

@@ -4,8 +4,8 @@ and in Redis; and the rule that retires them.
 Redis holds one hash per user (`…:u:<id>`: their recommendations) or épreuve (`…:i:<id>`: its
 similar épreuves). A field names the request plus the six values the answer depends on, which
 the lookup reads in the same round trip (one Lua script) as the entry:
-- this user's token here, replaced after each of their interactions (`forget`);
-- the épreuves generation here, bumped by any change to an épreuve (`forget`);
+- this user's token here, replaced after each of their interactions (`AnswerCache.forget`);
+- the épreuves generation here, bumped by any change to an épreuve (`AnswerCache.forget`);
 - the recommender's active version, running experiment, items generation and this user's
   token there (`shared.freshness`), which it moves whenever its answers change.
 An answer computed from state read before a change is stored under the old values and never
@@ -91,6 +91,28 @@ class Found:
         return pointer == (ABSENT if experiment_id is None else str(experiment_id))
 
 
+# The payload field naming whose answers an event of the catalog retires.
+_USER_FIELD: dict[str, str] = {
+    EventType.INTERACTION_CREATED: "user_id",
+    EventType.EVALUATION_UPSERTED: "user_id",
+    EventType.USER_UPSERTED: "id",
+    EventType.USER_DELETED: "id",
+}
+_EPREUVE_EVENTS: tuple[str, ...] = (EventType.EPREUVE_UPSERTED, EventType.EPREUVE_DELETED)
+
+# KEYS: the épreuves generation, then each user's token and answers. ARGV: the tokens' life,
+# "1" when épreuves changed, the notice's channel and text, then each user's new token.
+_FORGET = """
+for i = 2, #KEYS, 2 do
+  redis.call('SET', KEYS[i], ARGV[4 + i / 2], 'EX', ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
+end
+if ARGV[2] == '1' then redis.call('INCR', KEYS[1]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+"""
+_FORGET_SHA = hashlib.sha1(_FORGET.encode(), usedforsecurity=False).hexdigest()
+
+
 class AnswerCache:
     def __init__(self, redis: aioredis.Redis, memory: NearCache, *, ttl_seconds: int) -> None:
         """`redis` must not decode responses: entries are bytes."""
@@ -170,89 +192,52 @@ class AnswerCache:
                 await pipe.execute()
 
     async def forget(self, *, users: Iterable[int] = (), epreuves_changed: bool = False) -> None:
-        """`forget`, this process's memory included."""
-        await forget(self.redis, self.memory, users=users, epreuves_changed=epreuves_changed)
+        """Retires the answers these catalog changes make stale, on every replica: a user's own
+        after their interactions (the épreuves they used leave their lists), every answer after
+        an épreuve changed (its card, or whether it may be listed at all). One script call
+        (atomic, like a MULTI, at the client cost of one command whatever the number of users)
+        and one notice; this process's memory is emptied of those answers before the call
+        returns, so that the writer's next request cannot be answered from it ahead of the
+        notice (read-your-writes on the replica that took the write; the others follow the
+        notice).
 
-
-# KEYS: the épreuves generation, then each user's token and answers. ARGV: the tokens' life,
-# "1" when épreuves changed, the notice's channel and text, then each user's new token.
-_FORGET = """
-for i = 2, #KEYS, 2 do
-  redis.call('SET', KEYS[i], ARGV[4 + i / 2], 'EX', ARGV[1])
-  redis.call('DEL', KEYS[i + 1])
-end
-if ARGV[2] == '1' then redis.call('INCR', KEYS[1]) end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-"""
-_FORGET_SHA = hashlib.sha1(_FORGET.encode(), usedforsecurity=False).hexdigest()
-
-
-async def forget(
-    redis: aioredis.Redis,
-    memory: NearCache | None = None,
-    *,
-    users: Iterable[int] = (),
-    epreuves_changed: bool = False,
-) -> None:
-    """Retires the answers these catalog changes make stale, on every replica: a user's own
-    after their interactions (the épreuves they used leave their lists), every answer after an
-    épreuve changed (its card, or whether it may be listed at all). One script call (atomic,
-    like a MULTI, at the client cost of one command whatever the number of users) and one
-    notice.
-
-    `memory`: this process's, emptied of those answers before the call returns, so that the
-    writer's next request cannot be answered from it ahead of the notice (read-your-writes on
-    the replica that took the write; the others follow the notice).
-
-    Never fails its caller, whose write is committed: with Redis unreachable, nothing is read
-    from the caches either (lookups miss, the memory layer is not trusted while unsubscribed)."""
-    users = sorted(set(users))
-    if not users and not epreuves_changed:
-        return
-    keys = [GENERATION_KEY]
-    for user_id in users:
-        keys += [_user_token_key(user_id), f"{PREFIX}:{user_scope(user_id)}"]
-    notice = EVERYTHING if epreuves_changed else " ".join(user_scope(u) for u in users)
-    args: list[str | int] = [USER_TOKEN_TTL_SECONDS, int(epreuves_changed), CHANNEL, notice]
-    args += [secrets.token_hex(8) for _ in users]
-    try:
+        Never fails its caller, whose write is committed: with Redis unreachable, nothing is
+        read from the caches either (lookups miss, the memory layer is not trusted while
+        unsubscribed)."""
+        users = sorted(set(users))
+        if not users and not epreuves_changed:
+            return
+        keys = [GENERATION_KEY]
+        for user_id in users:
+            keys += [_user_token_key(user_id), f"{PREFIX}:{user_scope(user_id)}"]
+        notice = EVERYTHING if epreuves_changed else " ".join(user_scope(u) for u in users)
+        args: list[str | int] = [USER_TOKEN_TTL_SECONDS, int(epreuves_changed), CHANNEL, notice]
+        args += [secrets.token_hex(8) for _ in users]
         try:
-            await redis.evalsha(_FORGET_SHA, len(keys), *keys, *args)
-        except NoScriptError:  # a restarted Redis: load it (once) by sending it whole
-            await redis.eval(_FORGET, len(keys), *keys, *args)
-    except (RedisError, OSError) as exc:
-        logger.warning("recommendation answers not retired (%r)", exc)
-    if memory is not None:  # after the script: a lookup between the two stores nothing here
-        memory.retire(notice)
+            try:
+                await self.redis.evalsha(_FORGET_SHA, len(keys), *keys, *args)
+            except NoScriptError:  # a restarted Redis: load it (once) by sending it whole
+                await self.redis.eval(_FORGET, len(keys), *keys, *args)
+        except (RedisError, OSError) as exc:
+            logger.warning("recommendation answers not retired (%r)", exc)
+        self.memory.retire(notice)  # after the script: a lookup between the two stores nothing
 
-
-# The payload field naming whose answers an event of the catalog retires.
-_USER_FIELD: dict[str, str] = {
-    EventType.INTERACTION_CREATED: "user_id",
-    EventType.EVALUATION_UPSERTED: "user_id",
-    EventType.USER_UPSERTED: "id",
-    EventType.USER_DELETED: "id",
-}
-_EPREUVE_EVENTS: tuple[str, ...] = (EventType.EPREUVE_UPSERTED, EventType.EPREUVE_DELETED)
-
-
-async def forget_events(
-    redis: aioredis.Redis, memory: NearCache | None, events: Iterable[Published]
-) -> None:
-    """`forget` for the catalog's own events as the outbox relay publishes them: every writer
-    (API, console, seed, another replica) ends there, whichever path it took. The API's own
-    write paths retire their user's answers already, before answering (read-your-writes: the
-    group commit, the routes that record a view, a download or a rating); this is the net.
-    Only the payloads that name a user are decoded (not impressions, the bulk of the stream)."""
-    users: set[int] = set()
-    epreuves_changed = False
-    for event in events:
-        if event.type in _EPREUVE_EVENTS:
-            epreuves_changed = True
-            continue
-        field = _USER_FIELD.get(event.type)
-        if field is None:
-            continue
-        with contextlib.suppress(ValueError, KeyError, TypeError):  # not ours to judge here
-            users.add(int(json.loads(event.payload)[field]))
-    await forget(redis, memory, users=users, epreuves_changed=epreuves_changed)
+    async def forget_events(self, events: Iterable[Published]) -> None:
+        """`forget` for the catalog's own events as the outbox relay publishes them: every
+        writer (API, console, seed, another replica) ends there, whichever path it took. The
+        API's own write paths retire their user's answers already, before answering
+        (read-your-writes: the group commit, the routes that record a view, a download or a
+        rating); this is the net. Only the payloads that name a user are decoded (not
+        impressions, the bulk of the stream)."""
+        users: set[int] = set()
+        epreuves_changed = False
+        for event in events:
+            if event.type in _EPREUVE_EVENTS:
+                epreuves_changed = True
+                continue
+            field = _USER_FIELD.get(event.type)
+            if field is None:
+                continue
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # not ours to judge here
+                users.add(int(json.loads(event.payload)[field]))
+        await self.forget(users=users, epreuves_changed=epreuves_changed)

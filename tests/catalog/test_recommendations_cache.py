@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from catalog_service.outbox.models import OutboxEvent
-from catalog_service.recommendations.cache import forget
+from catalog_service.recommendations.cache import AnswerCache
 from recommender_service.readmodel.service import Change
 from recommender_service.registry import service as registry
 from recommender_service.serving.cache import forget as recommender_forget
@@ -301,8 +301,8 @@ async def test_the_writers_own_memory_forgets_before_its_notice_comes_back(
     redis_url: str,
 ) -> None:
     """The replica that took a write answers its writer's next request: its memory is emptied
-    by `forget` itself, not only by the notice it publishes (here never heard: this memory
-    follows another channel)."""
+    by `AnswerCache.forget` itself, not only by the notice it publishes (here never heard:
+    this memory follows another channel)."""
     redis = aioredis.from_url(redis_url)
     memory = NearCache(redis, scope_channels=["test:elsewhere"])
     stop = asyncio.Event()
@@ -312,12 +312,13 @@ async def test_the_writers_own_memory_forgets_before_its_notice_comes_back(
         later = time.time() + 3600
         for scope in ("u:7", "u:8", "i:3"):
             memory.put(scope, "k=3", scope, mark=memory.mark(), expires_at=later)
-        await forget(redis, memory, users=[7])
+        answers = AnswerCache(redis, memory, ttl_seconds=60)
+        await answers.forget(users=[7])
         assert memory.get("u:7", "k=3") is None
         assert memory.get("u:8", "k=3") == "u:8"
         assert memory.get("i:3", "k=3") == "i:3"
         mark = memory.mark()
-        await forget(redis, memory, epreuves_changed=True)
+        await answers.forget(epreuves_changed=True)
         assert len(memory) == 0
         memory.put("u:8", "k=3", "stale", mark=mark, expires_at=later)  # read before the change
         assert memory.get("u:8", "k=3") is None
