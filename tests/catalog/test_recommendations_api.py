@@ -35,7 +35,10 @@ from shared.service_auth import SERVICE_KEY_HEADER
 from tests.catalog.conftest import SERVICE_KEY, MakeEpreuve, MakeUser
 from tests.e2e.servers import Delayed, Server, free_port
 
+# The catalog's time budget for the recommender: cut well before a slow one's 2 s answer, and
+# generous otherwise, so that a loaded machine's slow first call never turns into a fallback.
 TIMEOUT_S = 0.5
+GENEROUS_TIMEOUT_S = 10.0
 FAILURES = 3
 
 
@@ -43,6 +46,7 @@ FAILURES = 3
 class Recommender:
     url: str
     app: Delayed | None  # None: nothing listens at `url`
+    timeout_s: float = GENEROUS_TIMEOUT_S  # the catalog's budget for calling it
 
     @property
     def state(self) -> Any:
@@ -76,7 +80,8 @@ async def recommender(
     app = Delayed(create_recommender(settings), delay_s=2.0 if recommender_mode == "slow" else 0)
     server = await Server(app).start()
     try:
-        yield Recommender(url=server.url, app=app)
+        timeout_s = TIMEOUT_S if recommender_mode == "slow" else GENEROUS_TIMEOUT_S
+        yield Recommender(url=server.url, app=app, timeout_s=timeout_s)
     finally:
         app.delay_s = 0
         await server.stop()
@@ -86,7 +91,7 @@ async def recommender(
 def settings_overrides(recommender: Recommender) -> dict[str, Any]:
     return {
         "recommender_url": recommender.url,
-        "recommender_timeout_s": TIMEOUT_S,
+        "recommender_timeout_s": recommender.timeout_s,
         "recommender_breaker_failures": FAILURES,
         "recommender_breaker_reset_s": 60.0,
     }

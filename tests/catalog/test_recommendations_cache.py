@@ -24,7 +24,6 @@ from shared.enums import InteractionKind, Role
 from shared.nearcache import NearCache
 from tests.catalog.conftest import MakeUser, one_page_pdf
 from tests.catalog.test_recommendations_api import (  # noqa: F401 (fixtures)
-    TIMEOUT_S,
     Recommender,
     World,
     _recommend,
@@ -41,7 +40,7 @@ def settings_overrides(recommender: Recommender) -> dict[str, Any]:  # noqa: F81
     """The relay on: the catalog's own events retire answers as they are published."""
     return {
         "recommender_url": recommender.url,
-        "recommender_timeout_s": TIMEOUT_S,
+        "recommender_timeout_s": recommender.timeout_s,
         "recommender_breaker_failures": 3,
         "recommender_breaker_reset_s": 60.0,
         "outbox_relay_enabled": True,
