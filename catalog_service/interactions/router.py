@@ -1,9 +1,27 @@
-"""POST /v1/interactions: the caller records what they did with an épreuve."""
+"""POST /v1/interactions: the caller records what they did with an épreuve.
 
-from fastapi import APIRouter, status
+The hot path of the catalog: a request with a bearer token and a valid JSON body is answered by
+`fast_create` (`shared.fast_path`), with the same model, token check, batcher and errors as the
+route; anything else (no token, another content type, a body that does not validate) by the
+route, through FastAPI's dependencies and validation.
+"""
 
-from catalog_service.interactions.dependencies import AccessClaims, Batcher
+import json
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from catalog_service.auth.dependencies import oauth2_scheme
+from catalog_service.interactions.batcher import IngestBatcher
+from catalog_service.interactions.dependencies import (
+    AccessClaims,
+    Batcher,
+    get_batcher,
+    get_token_claims,
+)
 from catalog_service.interactions.schemas import InteractionCreate, InteractionRead
+from shared.fast_path import fast_path, json_bytes, plain_json
 from shared.http_errors import error_responses
 
 router = APIRouter(
@@ -13,15 +31,13 @@ router = APIRouter(
 )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, name="create_interaction")
-async def create_interaction(
-    data: InteractionCreate, claims: AccessClaims, batcher: Batcher
+async def _record(
+    user_id: int, version: int, data: InteractionCreate, batcher: IngestBatcher
 ) -> InteractionRead:
-    """Records a CLICK, VIEW, DOWNLOAD or RATE by the caller (always for themself)."""
     # Written in a group commit with the requests of the same moment; 201 after COMMIT.
     row = await batcher.submit(
-        user_id=claims.user_id,
-        token_version=claims.version,
+        user_id=user_id,
+        token_version=version,
         epreuve_id=data.epreuve_id,
         kind=data.kind,
         metadata=data.metadata,
@@ -29,3 +45,34 @@ async def create_interaction(
         recommendation_id=data.recommendation_id,
     )
     return InteractionRead.from_row(row)
+
+
+async def fast_create(request: Request) -> Response | None:
+    """The common case of `create_interaction`, or None to leave the request to it."""
+    token = await oauth2_scheme(request)
+    if not token or not plain_json(request):
+        return None
+    try:
+        data = InteractionCreate.model_validate(json.loads(await request.body()))
+    except (ValueError, ValidationError):  # JSON or model: the route says what is wrong
+        return None
+    claims = await get_token_claims(request, token)
+    read = await _record(claims.user_id, claims.version, data, await get_batcher(request))
+    return json_bytes(read.model_dump_json().encode(), status.HTTP_201_CREATED)
+
+
+async def create_interaction(
+    data: InteractionCreate, claims: AccessClaims, batcher: Batcher
+) -> InteractionRead:
+    """Records a CLICK, VIEW, DOWNLOAD or RATE by the caller (always for themself)."""
+    return await _record(claims.user_id, claims.version, data, batcher)
+
+
+router.add_api_route(
+    "",
+    create_interaction,
+    methods=["POST"],
+    status_code=status.HTTP_201_CREATED,
+    name="create_interaction",
+    route_class_override=fast_path(fast_create),
+)
