@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.datastructures import State
+from starlette.types import Scope
 
 from catalog_service.auth.dependencies import oauth2_scheme
 from catalog_service.auth.standing import Standing, Standings
@@ -66,6 +67,11 @@ async def get_reader_claims(
     claims = state.verified_tokens.verify(token)
     standings: Standings = state.standings
     return check(claims, await standings.get(claims.user_id))
+
+
+def bearer_header(scope: Scope) -> bytes | None:
+    """The request's raw Authorization header, read from its ASGI scope."""
+    return next((v for k, v in scope["headers"] if k == b"authorization"), None)
 
 
 def reader_in_memory(state: State, authorization: bytes | None) -> int | None:

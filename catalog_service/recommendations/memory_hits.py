@@ -17,7 +17,7 @@ import re
 
 from starlette.types import Scope
 
-from catalog_service.auth.readers import reader_in_memory
+from catalog_service.auth.readers import bearer_header, reader_in_memory
 from catalog_service.impressions.lists import serve
 from catalog_service.recommendations.cache import item_scope
 from catalog_service.recommendations.service import alias_of
@@ -37,8 +37,7 @@ def remembered(scope: Scope) -> bytes | None:
     answers = getattr(state, "answers", None)
     if answers is None:  # still starting
         return None
-    authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-    user_id = reader_in_memory(state, authorization)
+    user_id = reader_in_memory(state, bearer_header(scope))
     if user_id is None:
         return None
     alias = alias_of(scope["query_string"].decode("latin-1"))

@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from sqlalchemy import select
+from starlette.requests import Request
 
 from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
@@ -24,6 +25,7 @@ from catalog_service.epreuves.schemas import EpreuveRead
 from catalog_service.interactions.service import record_interaction
 from catalog_service.outbox.models import OutboxEvent
 from catalog_service.recommendations.breaker import BreakerState, CircuitBreaker
+from catalog_service.recommendations.router import fast_mine
 from catalog_service.recommendations.schemas import RecommendationList
 from catalog_service.users.models import User
 from recommender_service.config import Settings as RecommenderSettings
@@ -406,3 +408,43 @@ async def test_each_card_is_the_epreuves_own_read_shape_with_its_score_and_reaso
             assert item["position"] == position
             listed = {k: v for k, v in item.items() if k not in ("position", "score", "reason")}
             assert listed == expected
+
+
+def _get_request(app: FastAPI, headers: dict[str, str], query: str) -> Request:
+    scope = {
+        "type": "http", "method": "GET", "path": "/v1/users/me/recommendations",
+        "query_string": query.encode(), "app": app,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }  # fmt: skip
+    return Request(scope)
+
+
+@pytest.mark.parametrize("recommender_mode", ["down"], indirect=True)
+async def test_the_fast_path_leaves_unknown_readers_and_odd_queries_to_the_route(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    assert await fast_mine(_get_request(app, world.student, "k=3")) is None  # never verified
+    assert (await _recommend(client, world, k=2)).status_code == 200  # the route verifies it
+    for query in ("k=0", "k=abc", "foo=1", "k=1&k=2", "exclude_seen=maybe"):
+        assert await fast_mine(_get_request(app, world.student, query)) is None, query
+    answered = await fast_mine(_get_request(app, world.student, "k=3"))
+    assert answered is not None and answered.status_code == 200
+    assert len(RecommendationList.model_validate_json(bytes(answered.body)).items) == 3
+
+
+async def test_the_fast_path_answers_as_the_route_does(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """The same parameters through the route (a repeated parameter, which only the route
+    reads) and through the fast path: the same list, from the recommender."""
+    assert (await _recommend(client, world, k=2)).status_code == 200  # the reader is known now
+    routed = await client.get(
+        "/v1/users/me/recommendations?k=4&k=4&exclude_seen=false", headers=world.student
+    )
+    fast = await fast_mine(_get_request(app, world.student, "k=4&exclude_seen=false"))
+    assert routed.status_code == 200 and fast is not None and fast.status_code == 200
+    by_route = RecommendationList.model_validate_json(routed.content)
+    by_fast = RecommendationList.model_validate_json(bytes(fast.body))
+    assert by_fast.source == by_route.source == "recommender"
+    assert [i.id for i in by_fast.items] == [i.id for i in by_route.items]
+    assert by_fast.recommendation_id != by_route.recommendation_id  # each answer its own
