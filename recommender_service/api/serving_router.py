@@ -2,22 +2,30 @@
 
 The answers are bytes serialised once by `serving.service` (and served as cached, as they are):
 the declared response models document them, nothing re-validates them. A request repeated
-exactly is answered before it reaches these routes (`api.memory_hits`).
+exactly is answered before it reaches these routes (`api.memory_hits`); a first request for a
+user with only the parameters the catalog sends (k, exclude_seen, diversity) by
+`fast_recommendations` (`shared.fast_path`), after the same service-key check; the route
+answers anything else.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recommender_service.api.dependencies import ServingDep
 from recommender_service.serving import service
 from recommender_service.serving.items import ItemFilters
 from shared.enums import EpreuveType, Filiere, Niveau
+from shared.fast_path import fast_path
 from shared.http_errors import error_responses
 from shared.recommendations import Recommendations, SimilarItems
 from shared.responses import JSONBytes
+from shared.service_auth import SERVICE_KEY_HEADER, service_key_matches
 from shared.text import Line
 
 router = APIRouter(tags=["recommendations"])
@@ -30,12 +38,46 @@ Diversity = Annotated[
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-@router.get(
-    "/users/{user_id}/recommendations",
-    response_model=Recommendations,
-    response_class=JSONBytes,
-    summary="Personalised top-K épreuves for a user",
-)
+class _CatalogQuery(BaseModel):
+    """The parameters the catalog sends, validated as the route validates them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: K = 10
+    exclude_seen: bool = True
+    diversity: Diversity = 0.0
+
+
+_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+async def fast_recommendations(request: Request) -> Response | None:
+    """The common case of `recommendations`, or None to leave the request to it."""
+    state = request.app.state
+    expected = state.settings.service_api_key.get_secret_value()
+    if not service_key_matches(request.headers.get(SERVICE_KEY_HEADER), expected):
+        return None
+    user_id, params = request.path_params["user_id"], request.query_params
+    if not _CANONICAL_ID.fullmatch(user_id) or int(user_id) > 2**63 - 1:
+        return None
+    if len(params.multi_items()) != len(params):
+        return None
+    try:
+        query = _CatalogQuery.model_validate(dict(params))
+    except ValidationError:  # the route says what is wrong
+        return None
+    body = await service.recommendations(
+        serving=state.serving,
+        user_id=int(user_id),
+        k=query.k,
+        exclude_seen=query.exclude_seen,
+        filters=ItemFilters(),
+        diversity=query.diversity,
+        raw_query=_raw_query(request),
+    )
+    return JSONBytes(body)
+
+
 async def recommendations(
     request: Request,
     user_id: Id,
@@ -66,6 +108,17 @@ async def recommendations(
         raw_query=_raw_query(request),
     )
     return JSONBytes(body)
+
+
+router.add_api_route(
+    "/users/{user_id}/recommendations",
+    recommendations,
+    methods=["GET"],
+    response_model=Recommendations,
+    response_class=JSONBytes,
+    summary="Personalised top-K épreuves for a user",
+    route_class_override=fast_path(fast_recommendations),
+)
 
 
 @router.get(

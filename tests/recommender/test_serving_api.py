@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,13 +13,16 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
 
+from recommender_service.api.serving_router import fast_recommendations
 from recommender_service.main import create_app
 from recommender_service.serving.reasons import LIKE_YOURS, NEW_IN_FILIERE
 from shared.enums import Filiere, Niveau
 from shared.events import EpreuveDeleted
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.recommender.conftest import (
+    SERVICE_KEY,
     ReadModel,
     install,
     load_synthetic,
@@ -345,3 +349,51 @@ async def test_recommendations_are_served_while_redis_is_down(
                 assert (await c.get("/readyz")).status_code == 503
     finally:
         own_redis.stop()
+
+
+def _serving_request(app: FastAPI, user_id: str, query: str, key: str | None) -> Request:
+    headers = [] if key is None else [(SERVICE_KEY_HEADER.lower().encode(), key.encode())]
+    scope = {
+        "type": "http", "method": "GET", "path": f"/v1/users/{user_id}/recommendations",
+        "path_params": {"user_id": user_id}, "query_string": query.encode(), "headers": headers,
+        "app": app,
+    }  # fmt: skip
+    return Request(scope)
+
+
+async def test_the_fast_path_answers_the_catalogs_parameters_as_the_route_does(
+    app: FastAPI, client: httpx.AsyncClient, served: int, synthetic: SyntheticData
+) -> None:
+    """The same list through the fast path (the catalog's parameters) and through the route
+    (the same with a repeated parameter, which the route alone reads)."""
+    user_id = int(synthetic.user_ids[0])
+    query = "k=7&exclude_seen=true&diversity=0.3"
+    fast = await fast_recommendations(_serving_request(app, str(user_id), query, SERVICE_KEY))
+    assert fast is not None and fast.status_code == 200
+    by_fast = json.loads(bytes(fast.body))
+    assert (by_fast["model_version"], by_fast["cached"]) == (served, False)
+    assert len(by_fast["items"]) == 7
+    routed = await client.get(f"/v1/users/{user_id}/recommendations?{query}&k=7")
+    assert routed.status_code == 200
+    by_route = routed.json()
+    assert [i["item_id"] for i in by_route["items"]] == [i["item_id"] for i in by_fast["items"]]
+
+
+@pytest.mark.parametrize(
+    ("user_id", "query", "key"),
+    [
+        ("1", "k=5", None),
+        ("1", "k=5", "wrong"),
+        ("01", "k=5", SERVICE_KEY),
+        ("abc", "k=5", SERVICE_KEY),
+        ("9223372036854775808", "k=5", SERVICE_KEY),
+        ("1", "k=0", SERVICE_KEY),
+        ("1", "k=5&k=6", SERVICE_KEY),
+        ("1", "niveau=L2", SERVICE_KEY),
+        ("1", "diversity=2", SERVICE_KEY),
+    ],
+)
+async def test_the_fast_path_leaves_the_rest_to_the_route(
+    app: FastAPI, user_id: str, query: str, key: str | None
+) -> None:
+    assert await fast_recommendations(_serving_request(app, user_id, query, key)) is None
