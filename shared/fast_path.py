@@ -46,7 +46,3 @@ def plain_json(request: Request) -> bool:
     return content_type is not None and (
         content_type.split(";", 1)[0].strip().lower() == "application/json"
     )
-
-
-def json_bytes(body: bytes, status_code: int, headers: Any = None) -> Response:
-    return Response(body, status_code, headers, media_type="application/json")

@@ -21,8 +21,9 @@ from catalog_service.interactions.dependencies import (
     get_token_claims,
 )
 from catalog_service.interactions.schemas import InteractionCreate, InteractionRead
-from shared.fast_path import fast_path, json_bytes, plain_json
+from shared.fast_path import fast_path, plain_json
 from shared.http_errors import error_responses
+from shared.responses import JSONBytes
 
 router = APIRouter(
     prefix="/v1/interactions",
@@ -58,7 +59,7 @@ async def fast_create(request: Request) -> Response | None:
         return None
     claims = await get_token_claims(request, token)
     read = await _record(claims.user_id, claims.version, data, await get_batcher(request))
-    return json_bytes(read.model_dump_json().encode(), status.HTTP_201_CREATED)
+    return JSONBytes(read.__pydantic_serializer__.to_json(read), status.HTTP_201_CREATED)
 
 
 async def create_interaction(
