@@ -71,6 +71,12 @@ if n > 0 then redis.call('PUBLISH', ARGV[6], table.concat(olds, ' ') .. '\\n' ..
 return olds
 """
 
+# One command for a stored answer and its hash's lifetime (a MULTI pipeline was four).
+_PUT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
+
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or ARGV[2]
 local token = redis.call('GET', KEYS[2]) or ARGV[2]
@@ -133,6 +139,7 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         self._get = redis.register_script(_GET)
+        self._put = redis.register_script(_PUT)
 
     @staticmethod
     def user_scope(user_id: int) -> str:
@@ -215,11 +222,11 @@ class ResultCache:
         self._remember(scope, (field, alias), hit)
         stamp = found.stamp
         entry = b"%.3f|%s|%s" % (expires, label.encode(), body)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"{PREFIX}:{scope}", f"{field}|g{stamp.generation}|t{stamp.token}", entry)
-            pipe.expire(f"{PREFIX}:{scope}", self.ttl_seconds)
-            with contextlib.suppress(RedisError, OSError):
-                await pipe.execute()
+        with contextlib.suppress(RedisError, OSError):
+            await self._put(
+                keys=[f"{PREFIX}:{scope}"],
+                args=[f"{field}|g{stamp.generation}|t{stamp.token}", entry, self.ttl_seconds],
+            )
 
     async def forget(self, changes: Collection[Change]) -> None:
         await forget(self.redis, changes, histories=self.histories, memory=self.memory)
