@@ -1,14 +1,22 @@
 """Group commit for POST /v1/interactions: concurrent requests share one transaction.
 
-Each request queues its validated interaction and waits. A flusher task, started when the first
-item arrives and ending when the queue is empty, writes everything pending (up to `max_batch`)
-in one transaction, then resolves each request with its row: a 201 is only sent after COMMIT.
-Idle, a request is written at once (the flusher runs at the next loop turn); under load the
-items that arrive while a batch is being written form the next batch, and once a run of the
-flusher has written one batch it lingers a moment (`linger_seconds`, 5 ms) before the next, as
-PostgreSQL's `commit_delay` does: the per-transaction cost (round trips, SQLAlchemy's session,
-COMMIT's WAL flush, the cache retirement, the relay pass) is then shared by more requests, and on
-a CPU-bound server that is what bounds the rate.
+Each request queues its validated interaction and waits. A dispatcher task, started when the
+first item arrives and ending when the queue is empty, hands what is pending (up to `max_batch`)
+to a writer task, which writes it in one transaction, then resolves each request with its row:
+a 201 is only sent after COMMIT. Idle, a request is written at once (the dispatcher runs at the
+next loop turn); under load the items that arrive while batches are being written form the next
+batch, and once a run of the dispatcher has handed one batch over it lingers a moment
+(`linger_seconds`, 5 ms) before the next, as PostgreSQL's `commit_delay` does: the
+per-transaction cost (round trips, SQLAlchemy's session, COMMIT's WAL flush, the cache
+retirement, the relay pass) is then shared by more requests, and on a CPU-bound server that is
+what bounds the rate.
+
+Up to `max_in_flight` batches (3) are written at once, each in its own transaction: while one
+waits on PostgreSQL, the process parses the requests of the next instead of idling until the
+first is answered (32 clients, runs interleaved on one stack: 1,610-1,930/s, mean 1,730, one
+at a time; 1,750-2,150/s, mean 1,940, three at once). A user's requests stay in submission order: a request whose user has a batch in
+flight waits for it to commit, and holds back that user's later requests, so two batches in
+flight never share a user.
 
 The transaction: (1) the épreuve rows whose counters move, locked in id order (NO KEY UPDATE:
 the interactions' foreign-key checks take KEY SHARE locks, which a FOR UPDATE would conflict
@@ -123,19 +131,24 @@ class IngestBatcher:
         *,
         max_batch: int = 256,
         linger_seconds: float = 0.005,
+        max_in_flight: int = 3,
         on_committed: Callable[[set[int]], Awaitable[None]] | None = None,
     ) -> None:
         """`on_committed` hears the users of each committed batch before any of them is
         answered, so that what their writes make stale is gone when they ask again.
         `linger_seconds`: under a steady flow, how long a batch waits for more requests after
-        the previous one (an idle batcher writes a request at once)."""
+        the previous one (an idle batcher writes a request at once). `max_in_flight`: batches
+        written at once, each in its own transaction (and pooled connection)."""
         self.engine = engine
         self._linger = linger_seconds
         self._on_committed = on_committed
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._queue: list[Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        self._busy_users: set[int] = set()  # users with a batch in flight
         # Observability (and tests): transactions committed, interactions they carried, and
         # deadlocked attempts retried.
         self.transactions = 0
@@ -165,29 +178,59 @@ class IngestBatcher:
             recommendation_id, future,
         )  # fmt: skip
         self._queue.append(pending)
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush(), name="interactions-group-commit")
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(
+                self._dispatch(), name="interactions-group-commit"
+            )
         # A cancelled request (client gone) does not cancel the write of the others.
         return await asyncio.shield(future)
 
-    async def _flush(self) -> None:
-        batch: list[Pending] = []
+    async def _dispatch(self) -> None:
+        handed_over = False
         try:
             while self._queue:
-                if batch and len(self._queue) < self._max_batch:
-                    # Requests keep coming (this run wrote a batch already): let the next
-                    # ones join, since a transaction costs the same CPU for 1 or 100.
+                if len(self._writers) >= self._max_in_flight:
+                    await asyncio.wait(self._writers, return_when=asyncio.FIRST_COMPLETED)
+                elif handed_over and len(self._queue) < self._max_batch:
+                    # Requests keep coming (this run handed a batch over already): let the
+                    # next ones join, since a transaction costs the same CPU for 1 or 100.
                     await asyncio.sleep(self._linger)
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                await self._write_isolating(batch)
+                batch = self._take()
+                if not batch:  # each queued request's user has a batch in flight
+                    await asyncio.wait(self._writers, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                users = {item.user_id for item in batch}
+                self._busy_users |= users  # now, before the writer starts: see _take
+                writer = asyncio.create_task(self._write_batch(batch, users))
+                self._writers.add(writer)
+                writer.add_done_callback(self._writers.discard)
+                handed_over = True
         finally:
-            self._flusher = None
+            self._dispatcher = None
             # Cancelled mid-way: no request may hang on its future.
-            for item in [*batch, *self._queue]:
-                if not item.future.done():
-                    item.future.set_exception(RuntimeError("ingest batcher stopped"))
+            _fail(self._queue, RuntimeError("ingest batcher stopped"))
             self._queue.clear()
+
+    def _take(self) -> list[Pending]:
+        """The next batch, in submission order, of requests whose user has none in flight."""
+        held = set(self._busy_users)
+        batch: list[Pending] = []
+        rest: list[Pending] = []
+        for item in self._queue:
+            if item.user_id in held or len(batch) == self._max_batch:
+                held.add(item.user_id)
+                rest.append(item)
+            else:
+                batch.append(item)
+        self._queue[:] = rest
+        return batch
+
+    async def _write_batch(self, batch: list[Pending], users: set[int]) -> None:
+        try:
+            await self._write_isolating(batch)
+        finally:
+            self._busy_users -= users
+            _fail(batch, RuntimeError("ingest batcher stopped"))  # cancelled mid-way
 
     async def _write_isolating(self, batch: list[Pending]) -> None:
         """Writes `batch`; halves it while the database refuses one request's data."""

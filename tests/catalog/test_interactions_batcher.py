@@ -221,3 +221,40 @@ async def test_a_cancelled_request_leaves_the_others_writes_intact(
     assert len(rows) == 3 and {first.id, last.id} < set(rows)
     assert [e["id"] for e in await _interaction_events(session)] == list(rows)
     assert await _views(session, epreuve.id) == 3
+
+
+async def test_other_users_batches_commit_while_one_waits_and_each_users_order_holds(
+    app, database_url: str, make_user, make_epreuve, session
+) -> None:
+    """Alice's first view waits on an épreuve row another transaction holds. Bob's click is
+    written by a transaction of its own meanwhile; Alice's next request waits for her first
+    one, and both reach the stream in her order."""
+    held, other = await make_epreuve(), await make_epreuve()
+    alice, _ = await make_user()
+    bob, _ = await make_user()
+    batcher = IngestBatcher(app.state.engine)
+    blocker = await asyncpg.connect(asyncpg_url(database_url).replace("+asyncpg", ""))
+    try:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("SELECT id FROM catalog.epreuve WHERE id = $1 FOR UPDATE", held.id)
+        first = asyncio.create_task(_submit(batcher, alice.id, held.id))
+
+        async def alices_batch_waits_for_the_row() -> bool:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'tuple' OR NOT granted"
+            return bool(await blocker.fetchval(query))
+
+        await wait_until(alices_batch_waits_for_the_row, limit=30)
+        later = asyncio.create_task(_submit(batcher, alice.id, other.id, kind="CLICK"))
+        bobs = await asyncio.wait_for(_submit(batcher, bob.id, other.id, kind="CLICK"), 60)
+        assert not first.done() and not later.done()
+        assert (await session.scalars(select(Interaction.id))).all() == [bobs.id]
+        await transaction.rollback()
+        firsts, laters = await asyncio.wait_for(asyncio.gather(first, later), 60)
+    finally:
+        await blocker.close()
+
+    assert bobs.id < firsts.id < laters.id
+    assert batcher.transactions == 3
+    events = [e for e in await _interaction_events(session) if e["user_id"] == alice.id]
+    assert [e["epreuve_id"] for e in events] == [held.id, other.id]
