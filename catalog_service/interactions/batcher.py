@@ -14,9 +14,9 @@ what bounds the rate.
 Up to `max_in_flight` batches (3) are written at once, each in its own transaction: while one
 waits on PostgreSQL, the process parses the requests of the next instead of idling until the
 first is answered (32 clients, runs interleaved on one stack: 1,610-1,930/s, mean 1,730, one
-at a time; 1,750-2,150/s, mean 1,940, three at once). A user's requests stay in submission order: a request whose user has a batch in
-flight waits for it to commit, and holds back that user's later requests, so two batches in
-flight never share a user.
+at a time; 1,750-2,150/s, mean 1,940, three at once). A user's requests stay in submission
+order: a request whose user has a batch in flight waits for it to commit, and holds back that
+user's later requests, so two batches in flight never share a user.
 
 The transaction: (1) the épreuve rows whose counters move, locked in id order (NO KEY UPDATE:
 the interactions' foreign-key checks take KEY SHARE locks, which a FOR UPDATE would conflict
