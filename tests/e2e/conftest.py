@@ -33,7 +33,10 @@ from shared.service_auth import SERVICE_KEY_HEADER
 from tests.catalog.conftest import JWT_SECRET, PDF_BYTES, SERVICE_KEY
 from tests.e2e.servers import Server, free_port
 
-TIMEOUT_S = 0.8
+# The catalog's time budget for the recommender: generous, since no test here waits for it to
+# run out (a stopped recommender is refused at once), and a first call on a loaded machine that
+# missed a short budget would turn a personalised answer into the fallback.
+TIMEOUT_S = 10.0
 # Enough students per filière and niveau (~5) for the model to find the communities.
 SEED_SCALE = 0.5
 
