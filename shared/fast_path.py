@@ -14,13 +14,15 @@ The route keeps its place in routing, in OpenAPI and in the metrics.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 FastHandler = Callable[[Request], Awaitable[Response | None]]
+QueryModel = TypeVar("QueryModel", bound=BaseModel)
 
 
 def fast_path(handler: FastHandler) -> type[APIRoute]:
@@ -46,3 +48,15 @@ def plain_json(request: Request) -> bool:
     return content_type is not None and (
         content_type.split(";", 1)[0].strip().lower() == "application/json"
     )
+
+
+def single_params(request: Request, model: type[QueryModel]) -> QueryModel | None:
+    """The query string validated by `model`, or None when a parameter repeats or does not
+    validate: the route's FastAPI handler then says what is wrong."""
+    params = request.query_params
+    if len(params.multi_items()) != len(params):
+        return None
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError:
+        return None

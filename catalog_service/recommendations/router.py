@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from starlette.datastructures import State
 
 from catalog_service.auth.readers import ReaderClaims, bearer_header, reader_in_memory
@@ -26,7 +25,7 @@ from catalog_service.recommendations.schemas import (
     RecommendationQuery,
     SimilarQuery,
 )
-from shared.fast_path import fast_path
+from shared.fast_path import fast_path, single_params
 from shared.http_errors import error_responses
 from shared.responses import JSONBytes
 
@@ -51,12 +50,10 @@ async def fast_mine(request: Request) -> Response | None:
     """The common case of `my_recommendations`, or None to leave the request to it."""
     state = request.app.state
     user_id = reader_in_memory(state, bearer_header(request.scope))
-    params = request.query_params
-    if user_id is None or len(params.multi_items()) != len(params):
+    if user_id is None:
         return None
-    try:
-        query = RecommendationQuery.model_validate(dict(params))
-    except ValidationError:  # the route says what is wrong
+    query = single_params(request, RecommendationQuery)
+    if query is None:
         return None
     return await _mine(state, user_id, query, raw_query(request))
 
