@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.datastructures import State
 
 from recommender_service.errors import Unauthorized
 from shared.service_auth import SERVICE_KEY_HEADER, service_key_matches
@@ -17,9 +18,14 @@ _api_key = APIKeyHeader(name=SERVICE_KEY_HEADER, auto_error=False, description="
 async def require_service_key(
     request: Request, key: Annotated[str | None, Security(_api_key)]
 ) -> None:
-    expected = request.app.state.settings.service_api_key.get_secret_value()
-    if not service_key_matches(key, expected):
+    if not key_accepted(request.app.state, key):
         raise Unauthorized(f"missing or wrong {SERVICE_KEY_HEADER} header")
+
+
+def key_accepted(state: State, given: str | None) -> bool:
+    """Whether `given` is this deployment's service key; the routes' dependency and the paths
+    that answer before routing all ask here."""
+    return service_key_matches(given, state.settings.service_api_key.get_secret_value())
 
 
 ServiceKey = Depends(require_service_key)

@@ -7,11 +7,26 @@ GETs are looked up, and a hit is one 200 JSON response of those bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Lookup = Callable[[Scope], bytes | None]
+
+# An id as the routes' path parameters take it (no sign, no leading zero), so that a cache scope
+# named from the raw path is the route's own scope.
+ID_PATTERN = r"[1-9][0-9]{0,18}"
+_ID = re.compile(ID_PATTERN)
+_MAX_ID = 2**63 - 1  # BIGINT
+
+
+def canonical_id(text: str) -> int | None:
+    """The id `text` spells canonically within BIGINT, or None."""
+    if _ID.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if value <= _MAX_ID else None
 
 
 class MemoryHits:

@@ -22,10 +22,10 @@ from catalog_service.impressions.lists import serve
 from catalog_service.recommendations.cache import item_scope
 from catalog_service.recommendations.service import alias_of
 from shared.freshness import user_scope
+from shared.memory_hits import ID_PATTERN
 
 _MINE = "/v1/users/me/recommendations"
-# Canonical ids only (no sign, no leading zero): the scope must be the route's own.
-_SIMILAR = re.compile(r"/v1/epreuves/([1-9][0-9]{0,18})/similar")
+_SIMILAR = re.compile(rf"/v1/epreuves/({ID_PATTERN})/similar")
 
 
 def remembered(scope: Scope) -> bytes | None:

@@ -15,13 +15,12 @@ import re
 
 from starlette.types import Scope
 
+from recommender_service.security import key_accepted
 from recommender_service.serving import service
-from shared.service_auth import SERVICE_KEY_HEADER, service_key_matches
+from shared.memory_hits import ID_PATTERN
+from shared.service_auth import SERVICE_KEY_HEADER
 
-# Canonical ids only (no sign, no leading zero): the cache scope must be the route's own.
-_PATH = re.compile(
-    r"/v1/(?:users/([1-9][0-9]{0,18})/recommendations|items/([1-9][0-9]{0,18})/similar)"
-)
+_PATH = re.compile(rf"/v1/(?:users/({ID_PATTERN})/recommendations|items/({ID_PATTERN})/similar)")
 _KEY_HEADER = SERVICE_KEY_HEADER.lower().encode()
 
 
@@ -34,8 +33,7 @@ def remembered(scope: Scope) -> bytes | None:
     if serving is None:  # still starting
         return None
     given = next((v for k, v in scope["headers"] if k == _KEY_HEADER), None)
-    expected = state.settings.service_api_key.get_secret_value()
-    if given is None or not service_key_matches(given.decode("latin-1"), expected):
+    if given is None or not key_accepted(state, given.decode("latin-1")):
         return None  # the app answers the 401
     user_id, item_id = match.groups()
     query = scope["query_string"].decode("latin-1")

@@ -10,22 +10,23 @@ answers anything else.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from recommender_service.api.dependencies import ServingDep
+from recommender_service.security import key_accepted
 from recommender_service.serving import service
 from recommender_service.serving.items import ItemFilters
 from shared.enums import EpreuveType, Filiere, Niveau
-from shared.fast_path import fast_path
+from shared.fast_path import fast_path, single_params
 from shared.http_errors import error_responses
+from shared.memory_hits import canonical_id
 from shared.recommendations import Recommendations, SimilarItems
 from shared.responses import JSONBytes
-from shared.service_auth import SERVICE_KEY_HEADER, service_key_matches
+from shared.service_auth import SERVICE_KEY_HEADER
 from shared.text import Line
 
 router = APIRouter(tags=["recommendations"])
@@ -48,27 +49,20 @@ class _CatalogQuery(BaseModel):
     diversity: Diversity = 0.0
 
 
-_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
-
-
 async def fast_recommendations(request: Request) -> Response | None:
     """The common case of `recommendations`, or None to leave the request to it."""
     state = request.app.state
-    expected = state.settings.service_api_key.get_secret_value()
-    if not service_key_matches(request.headers.get(SERVICE_KEY_HEADER), expected):
+    if not key_accepted(state, request.headers.get(SERVICE_KEY_HEADER)):
         return None
-    user_id, params = request.path_params["user_id"], request.query_params
-    if not _CANONICAL_ID.fullmatch(user_id) or int(user_id) > 2**63 - 1:
+    user_id = canonical_id(request.path_params["user_id"])
+    if user_id is None:
         return None
-    if len(params.multi_items()) != len(params):
-        return None
-    try:
-        query = _CatalogQuery.model_validate(dict(params))
-    except ValidationError:  # the route says what is wrong
+    query = single_params(request, _CatalogQuery)
+    if query is None:
         return None
     body = await service.recommendations(
         serving=state.serving,
-        user_id=int(user_id),
+        user_id=user_id,
         k=query.k,
         exclude_seen=query.exclude_seen,
         filters=ItemFilters(),
