@@ -19,7 +19,6 @@ show), so that every hit is served with a fresh id and recorded as an impression
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import secrets
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from catalog_service.impressions.lists import Listed
 from catalog_service.memory import CHANNEL
@@ -45,6 +44,7 @@ from shared.freshness import (
     user_scope,
     user_token_key,
 )
+from shared.lua import LuaScript
 from shared.nearcache import EVERYTHING, NearCache
 
 logger = logging.getLogger(__name__)
@@ -102,15 +102,14 @@ _EPREUVE_EVENTS: tuple[str, ...] = (EventType.EPREUVE_UPSERTED, EventType.EPREUV
 
 # KEYS: the épreuves generation, then each user's token and answers. ARGV: the tokens' life,
 # "1" when épreuves changed, the notice's channel and text, then each user's new token.
-_FORGET = """
+_FORGET = LuaScript("""
 for i = 2, #KEYS, 2 do
   redis.call('SET', KEYS[i], ARGV[4 + i / 2], 'EX', ARGV[1])
   redis.call('DEL', KEYS[i + 1])
 end
 if ARGV[2] == '1' then redis.call('INCR', KEYS[1]) end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
-"""
-_FORGET_SHA = hashlib.sha1(_FORGET.encode(), usedforsecurity=False).hexdigest()
+""")
 
 
 class AnswerCache:
@@ -214,10 +213,7 @@ class AnswerCache:
         args: list[str | int] = [USER_TOKEN_TTL_SECONDS, int(epreuves_changed), CHANNEL, notice]
         args += [secrets.token_hex(8) for _ in users]
         try:
-            try:
-                await self.redis.evalsha(_FORGET_SHA, len(keys), *keys, *args)
-            except NoScriptError:  # a restarted Redis: load it (once) by sending it whole
-                await self.redis.eval(_FORGET, len(keys), *keys, *args)
+            await _FORGET(self.redis, keys, args)
         except (RedisError, OSError) as exc:
             logger.warning("recommendation answers not retired (%r)", exc)
         self.memory.retire(notice)  # after the script: a lookup between the two stores nothing

@@ -40,6 +40,7 @@ from shared.freshness import (
     user_scope,
     user_token_key,
 )
+from shared.lua import LuaScript
 from shared.nearcache import EVERYTHING, NearCache
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ HIT_HEAD = b'{"cached":true,'
 # KEYS: the items generation, each user's token key, then each user's answers (a hash).
 # ARGV: the tokens' TTL, the absent token, 1 to bump the generation, the notice and its channel
 # (CHANGES_CHANNEL), the history feed's channel and message, then each user's new token.
-_FORGET = """
+_FORGET = LuaScript("""
 local n = (#KEYS - 1) / 2
 local olds = {}
 for i = 1, n do
@@ -69,7 +70,7 @@ if ARGV[3] == '1' then redis.call('INCR', KEYS[1]) end
 redis.call('PUBLISH', ARGV[5], ARGV[4])
 if n > 0 then redis.call('PUBLISH', ARGV[6], table.concat(olds, ' ') .. '\\n' .. ARGV[7]) end
 return olds
-"""
+""")
 
 # One command for a stored answer and its hash's lifetime (a MULTI pipeline was four).
 _PUT = """
@@ -265,12 +266,11 @@ async def forget(
         USER_TOKEN_TTL_SECONDS, ABSENT, int(everything), notice, CHANGES_CHANNEL,
         history_feed.HISTORY_CHANNEL, feed, *tokens.values(),
     ]  # fmt: skip
-    script = redis.register_script(_FORGET)
     if histories is None:
-        await script(keys=keys, args=args)
+        await _FORGET(redis, keys, args)
     else:
         with histories.swapping(tokens):
-            olds = await script(keys=keys, args=args)
+            olds = await _FORGET(redis, keys, args)
             histories.advance(
                 history_feed.Swap(u, _text(old), tokens[u], users[u])
                 for u, old in zip(ids, olds, strict=True)

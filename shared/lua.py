@@ -1,0 +1,31 @@
+"""A Lua script that needs no Redis client to be made, for module-level functions that are
+given one per call.
+
+redis-py's `register_script` binds a script to one client and hashes it when made; a function
+that registered its script on every call would hash it every time. A `LuaScript` is hashed once
+at import and runs on whichever client it is given: by its SHA-1, and by its whole text only
+when that Redis does not hold it yet (started, restarted or flushed since).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+
+class LuaScript:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(
+        self, redis: aioredis.Redis, keys: Sequence[str], args: Sequence[str | int]
+    ) -> Any:
+        try:
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # EVAL stores it: the next call's EVALSHA finds it
+            return await redis.eval(self.source, len(keys), *keys, *args)
