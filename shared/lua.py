@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT, KeyT
 
 
 class LuaScript:
@@ -23,9 +24,18 @@ class LuaScript:
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
     async def __call__(
-        self, redis: aioredis.Redis, keys: Sequence[str], args: Sequence[str | int]
+        self, redis: aioredis.Redis, keys: Sequence[KeyT], args: Sequence[EncodableT]
     ) -> Any:
         try:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:  # EVAL stores it: the next call's EVALSHA finds it
             return await redis.eval(self.source, len(keys), *keys, *args)
+
+
+# A hash field and the hash's lifetime in one command (a MULTI pipeline is four): the answer
+# caches of both services store an entry this way.
+# KEYS: the hash. ARGV: the field, its value, the hash's TTL in seconds.
+HASH_PUT = LuaScript("""
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('EXPIRE', KEYS[1], ARGV[3])
+""")

@@ -44,7 +44,7 @@ from shared.freshness import (
     user_scope,
     user_token_key,
 )
-from shared.lua import LuaScript
+from shared.lua import HASH_PUT, LuaScript
 from shared.nearcache import EVERYTHING, NearCache
 
 logger = logging.getLogger(__name__)
@@ -184,11 +184,10 @@ class AnswerCache:
         for name in (key, alias) if alias is not None else (key,):
             self.memory.put(scope, name, listed, mark=found.mark, expires_at=expires)
         entry = b"%.3f|%s" % (expires, listed.to_bytes())
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(f"{PREFIX}:{scope}", f"{key}|{found.stamp}", entry)
-            pipe.expire(f"{PREFIX}:{scope}", self.ttl_seconds)
-            with contextlib.suppress(RedisError, OSError):
-                await pipe.execute()
+        with contextlib.suppress(RedisError, OSError):
+            await HASH_PUT(
+                self.redis, [f"{PREFIX}:{scope}"], [f"{key}|{found.stamp}", entry, self.ttl_seconds]
+            )
 
     async def forget(self, *, users: Iterable[int] = (), epreuves_changed: bool = False) -> None:
         """Retires the answers these catalog changes make stale, on every replica: a user's own

@@ -40,7 +40,7 @@ from shared.freshness import (
     user_scope,
     user_token_key,
 )
-from shared.lua import LuaScript
+from shared.lua import HASH_PUT, LuaScript
 from shared.nearcache import EVERYTHING, NearCache
 
 if TYPE_CHECKING:
@@ -71,12 +71,6 @@ redis.call('PUBLISH', ARGV[5], ARGV[4])
 if n > 0 then redis.call('PUBLISH', ARGV[6], table.concat(olds, ' ') .. '\\n' .. ARGV[7]) end
 return olds
 """)
-
-# One command for a stored answer and its hash's lifetime (a MULTI pipeline was four).
-_PUT = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('EXPIRE', KEYS[1], ARGV[3])
-"""
 
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or ARGV[2]
@@ -140,7 +134,6 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         self._get = redis.register_script(_GET)
-        self._put = redis.register_script(_PUT)
 
     @staticmethod
     def user_scope(user_id: int) -> str:
@@ -224,9 +217,10 @@ class ResultCache:
         stamp = found.stamp
         entry = b"%.3f|%s|%s" % (expires, label.encode(), body)
         with contextlib.suppress(RedisError, OSError):
-            await self._put(
-                keys=[f"{PREFIX}:{scope}"],
-                args=[f"{field}|g{stamp.generation}|t{stamp.token}", entry, self.ttl_seconds],
+            await HASH_PUT(
+                self.redis,
+                [f"{PREFIX}:{scope}"],
+                [f"{field}|g{stamp.generation}|t{stamp.token}", entry, self.ttl_seconds],
             )
 
     async def forget(self, changes: Collection[Change]) -> None:
