@@ -48,12 +48,13 @@ def explain(
     to `chosen[j]` in the model's space) and `similarity[j]` is that similarity."""
     rows = table.rows_of(chosen)
     seen_rows = table.rows_of(np.asarray([h.item_id for h in history], dtype=np.int64))
+    latest = _latest_by_matiere(table, history, seen_rows)
     reasons = []
-    for j, row in enumerate(rows):
+    for j, row in enumerate(rows.tolist()):
         if history and similarity[j] >= min_similarity:
             reasons.append(because(history[int(anchor[j])]))
             continue
-        same = _same_matiere(table, row, history, seen_rows)
+        same = latest.get(str(table.matiere[row])) if row >= 0 else None
         if same is not None:
             reasons.append(because(same))
         else:
@@ -61,16 +62,16 @@ def explain(
     return reasons
 
 
-def _same_matiere(
-    table: ItemTable, row: int, history: list[HistoryEntry], seen_rows: np.ndarray
-) -> HistoryEntry | None:
-    """The most recent seen paper of the same matière (history is most recent first)."""
-    if row < 0:
-        return None
-    for entry, seen in zip(history, seen_rows, strict=True):
-        if seen >= 0 and table.matiere[seen] == table.matiere[row]:
-            return entry
-    return None
+def _latest_by_matiere(
+    table: ItemTable, history: list[HistoryEntry], seen_rows: np.ndarray
+) -> dict[str, HistoryEntry]:
+    """The most recent seen paper of each matière (history is most recent first), read once
+    per list rather than once per chosen paper."""
+    latest: dict[str, HistoryEntry] = {}
+    for entry, seen in zip(history, seen_rows.tolist(), strict=True):
+        if seen >= 0:
+            latest.setdefault(str(table.matiere[seen]), entry)
+    return latest
 
 
 def _about_the_paper(
