@@ -1,5 +1,5 @@
-"""A Lua script that needs no Redis client to be made, for module-level functions that are
-given one per call.
+"""A Lua script that needs no Redis client to be made: for module-level functions that are
+given a client per call, and for scripts that both services run (`HASH_PUT`).
 
 redis-py's `register_script` binds a script to one client and hashes it when made; a function
 that registered its script on every call would hash it every time. A `LuaScript` is hashed once
