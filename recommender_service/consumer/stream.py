@@ -7,9 +7,12 @@ each in its own transaction, so that one bad entry fails alone and the others go
 A consumer first re-reads its own pending entries (XREADGROUP from id 0: what this replica read
 before a crash or a kill and never acknowledged) at once, then reads new ones (`>`). Entries left
 pending longer than `claim_idle_ms` (a replica that is gone, or one that failed here) are taken
-over with XAUTOCLAIM. Both count deliveries; after `max_deliveries` failed attempts an entry
-moves to the dead-letter stream `<stream>.dead`. Malformed entries go there at once: retrying
-cannot fix them. Now and then the group's long-idle consumers are removed (`members`).
+over with XAUTOCLAIM, looked for at most every `RECLAIM_EVERY_SECONDS` while the consumer
+runs (each pass of a busy stream would otherwise pay a round trip to find, nearly always,
+nothing idle that long), and at every pass of a `drain`. Both count deliveries; after
+`max_deliveries` failed attempts an entry moves to the dead-letter stream `<stream>.dead`.
+Malformed entries go there at once: retrying cannot fix them. Now and then the group's
+long-idle consumers are removed (`members`).
 
 PostgreSQL or Redis unreachable is not the entry's fault: it does not count towards the
 dead-letter limit. The consumer stops reading, waits until PostgreSQL answers again (backing
@@ -47,6 +50,7 @@ EVENTS = Counter("recommender_events_total", "Stream entries handled", ["outcome
 
 OnChange = Callable[[Collection[Change]], Awaitable[None]]
 MEMBERS_CHECK_SECONDS = 60.0
+RECLAIM_EVERY_SECONDS = 1.0  # longest pause between XAUTOCLAIM scans of a running consumer
 OUTAGE_BACKOFF = (0.5, 5.0)  # first and longest wait between database probes
 
 
@@ -96,6 +100,7 @@ class StreamConsumer:
         self._claim_cursor = "0-0"
         self._own_pending_read = False
         self._next_members_check = 0.0
+        self._next_reclaim = 0.0
 
     async def ensure_group(self, start_id: str = "0") -> bool:
         """Creates the group (and the stream) if missing; True when it was created here."""
@@ -114,7 +119,8 @@ class StreamConsumer:
         if not self._own_pending_read:
             handled += await self._read_own_pending()
             self._own_pending_read = True
-        handled += await self._reclaim()
+        if not block or self._reclaim_due():
+            handled += await self._reclaim()
         response: Any = await self.redis.xreadgroup(
             self.group,
             self.name,
@@ -186,6 +192,16 @@ class StreamConsumer:
                 return handled
             cursor = entries[-1][0]
             handled += await self._handle_live(entries)
+
+    def _reclaim_due(self) -> bool:
+        """Mid-scan (the cursor is not back at the start), or the pause since the last scan is
+        over: an entry becomes claimable `claim_idle_ms` after its delivery, so a scan every
+        half of that (at most a second) adds at most that much to its takeover."""
+        now = time.monotonic()
+        if self._claim_cursor == "0-0" and now < self._next_reclaim:
+            return False
+        self._next_reclaim = now + min(RECLAIM_EVERY_SECONDS, self.claim_idle_ms / 2000)
+        return True
 
     async def _reclaim(self) -> int:
         result: Any = await self.redis.xautoclaim(

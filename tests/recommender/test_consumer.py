@@ -168,6 +168,45 @@ async def test_entries_of_a_crashed_consumer_are_reclaimed_by_another(
     assert (await redis.xpending(STREAM, crashed.group))["pending"] == 0
 
 
+async def test_a_running_consumer_takes_over_a_crashed_consumers_entries_without_a_scan_per_pass(
+    settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The running loop looks for idle entries now and then, not at every read: the crashed
+    replica's entries are still taken over, while a burst of passes costs far fewer scans."""
+    crashed = await _consumer(settings, redis, sessionmaker, name="replica-a")
+    for i in range(3):
+        await publish(redis, _interaction(100 + i, 1, 10 + i))
+    read = await redis.xreadgroup(crashed.group, "replica-a", {STREAM: ">"}, count=10)
+    assert len(read[0][1]) == 3
+    quick = settings.model_copy(update={"consumer_block_ms": 10})
+    survivor = await _consumer(quick, redis, sessionmaker, name="replica-b", claim_idle_ms=2000)
+    scans_before = await _calls(redis, "xautoclaim")
+    reads_before = await _calls(redis, "xreadgroup")
+    stop = asyncio.Event()
+    task = asyncio.create_task(survivor.run(stop))
+    try:
+        await _wait_until(lambda: _count(sessionmaker, Interaction), 3, "the taken-over entries")
+        await _wait_until(lambda: _reads_since(redis, reads_before, 50), 1, "50 passes")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert survivor.stats.claimed == 3
+    assert (await redis.xpending(STREAM, crashed.group))["pending"] == 0
+    reads = await _calls(redis, "xreadgroup") - reads_before
+    scans = await _calls(redis, "xautoclaim") - scans_before
+    assert 1 <= scans < reads / 2, (scans, reads)
+
+
+async def _calls(redis: aioredis.Redis, command: str) -> int:
+    """How many times Redis ran `command` so far (INFO commandstats)."""
+    stats = await redis.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+async def _reads_since(redis: aioredis.Redis, before: int, at_least: int) -> int:
+    return int(await _calls(redis, "xreadgroup") - before >= at_least)
+
+
 async def test_an_entry_failing_max_deliveries_times_goes_to_dead_letter(
     settings: Settings, redis: aioredis.Redis, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
