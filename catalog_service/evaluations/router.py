@@ -41,7 +41,8 @@ async def put_evaluation(
     evaluation, created = await service.upsert(
         session=session, user=user, epreuve_id=epreuve_id, data=data
     )
-    await answers.forget(users=[user.id])  # a RATE interaction: their recommendations change
+    # A RATE interaction: their recommendations change, and the épreuve's averages.
+    await answers.forget(users=[user.id], rated=[epreuve_id])
     if created:
         response.status_code = status.HTTP_201_CREATED
     return evaluation

@@ -11,7 +11,8 @@ the lookup reads in the same round trip (one Lua script) as the entry:
 An answer computed from state read before a change is stored under the old values and never
 read. The memory layer (`catalog_service.memory`) hears the same changes as notices: this
 service's own, the recommender's, and any activation. Entries are the response bytes as sent,
-with their own expiry; counters and averages in them may lag by at most `ttl_seconds`.
+with their own expiry; counters and averages in them may lag by at most `ttl_seconds` (an
+answer built from cards kept in memory, `cards`, expires that long after the oldest was read).
 An entry is a list as `impressions.lists` keeps it (the bytes without an id, and what they
 show), so that every hit is served with a fresh id and recorded as an impression.
 """
@@ -33,6 +34,7 @@ from redis.exceptions import RedisError
 from catalog_service.impressions.lists import Listed
 from catalog_service.memory import CHANNEL
 from catalog_service.outbox.relay import Published
+from catalog_service.recommendations.cards import card_scope
 from shared.enums import Surface
 from shared.events import EventType
 from shared.freshness import (
@@ -171,28 +173,46 @@ class AnswerCache:
         return Found(None, stamp, mark)
 
     async def store(
-        self, found: Found, scope: str, key: str, listed: Listed, *, alias: str | None = None
+        self,
+        found: Found,
+        scope: str,
+        key: str,
+        listed: Listed,
+        *,
+        alias: str | None = None,
+        read_at: float | None = None,
     ) -> None:
-        """Keeps `listed`, a miss's answer, under the stamp its lookup read."""
+        """Keeps `listed`, a miss's answer, under the stamp its lookup read, until `ttl_seconds`
+        after `read_at` (when its oldest card was read; now by default)."""
         if found.stamp is None:
             return
         if listed.shown.surface is Surface.RECOMMENDATIONS and not found.names_experiment(
             listed.shown.experiment_id
         ):
             return
-        expires = time.time() + self.ttl_seconds
+        now = time.time()
+        expires = min(now if read_at is None else read_at, now) + self.ttl_seconds
+        if expires <= now:
+            return
         for name in (key, alias) if alias is not None else (key,):
             self.memory.put(scope, name, listed, mark=found.mark, expires_at=expires)
         entry = b"%.3f|%s" % (expires, listed.to_bytes())
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(RedisError, OSError):  # each entry also carries its own expiry
             await HASH_PUT(
                 self.redis, [f"{PREFIX}:{scope}"], [f"{key}|{found.stamp}", entry, self.ttl_seconds]
             )
 
-    async def forget(self, *, users: Iterable[int] = (), epreuves_changed: bool = False) -> None:
+    async def forget(
+        self,
+        *,
+        users: Iterable[int] = (),
+        epreuves_changed: bool = False,
+        rated: Iterable[int] = (),
+    ) -> None:
         """Retires the answers these catalog changes make stale, on every replica: a user's own
         after their interactions (the épreuves they used leave their lists), every answer after
-        an épreuve changed (its card, or whether it may be listed at all). One script call
+        an épreuve changed (its card, or whether it may be listed at all), and the cards kept in
+        memory (`cards`) of the `rated` épreuves, whose averages moved. One script call
         (atomic, like a MULTI, at the client cost of one command whatever the number of users)
         and one notice; this process's memory is emptied of those answers before the call
         returns, so that the writer's next request cannot be answered from it ahead of the
@@ -202,13 +222,14 @@ class AnswerCache:
         Never fails its caller, whose write is committed: with Redis unreachable, nothing is
         read from the caches either (lookups miss, the memory layer is not trusted while
         unsubscribed)."""
-        users = sorted(set(users))
-        if not users and not epreuves_changed:
+        users, rated = sorted(set(users)), sorted(set(rated))
+        if not users and not epreuves_changed and not rated:
             return
         keys = [GENERATION_KEY]
         for user_id in users:
             keys += [_user_token_key(user_id), f"{PREFIX}:{user_scope(user_id)}"]
-        notice = EVERYTHING if epreuves_changed else " ".join(user_scope(u) for u in users)
+        scopes = [user_scope(u) for u in users] + [card_scope(e) for e in rated]
+        notice = EVERYTHING if epreuves_changed else " ".join(scopes)
         args: list[str | int] = [USER_TOKEN_TTL_SECONDS, int(epreuves_changed), CHANNEL, notice]
         args += [secrets.token_hex(8) for _ in users]
         try:
@@ -225,6 +246,7 @@ class AnswerCache:
         rating); this is the net. Only the payloads that name a user are decoded (not
         impressions, the bulk of the stream)."""
         users: set[int] = set()
+        rated: set[int] = set()
         epreuves_changed = False
         for event in events:
             if event.type in _EPREUVE_EVENTS:
@@ -234,5 +256,8 @@ class AnswerCache:
             if field is None:
                 continue
             with contextlib.suppress(ValueError, KeyError, TypeError):  # not ours to judge here
-                users.add(int(json.loads(event.payload)[field]))
-        await self.forget(users=users, epreuves_changed=epreuves_changed)
+                payload = json.loads(event.payload)
+                users.add(int(payload[field]))
+                if event.type == EventType.EVALUATION_UPSERTED:
+                    rated.add(int(payload["epreuve_id"]))
+        await self.forget(users=users, epreuves_changed=epreuves_changed, rated=rated)

@@ -5,13 +5,22 @@ against `EpreuveRead`).
 
 `hydrate`, on every cache miss, is one prepared statement in driver SQL with its optional
 filters as parameters: building and keying a Core statement per request was a quarter of a
-miss's CPU. The catalog's fallback (`fallback`) builds its rarer queries from `filters` and
-`seen_by`, the same conditions in Core (tests check both paths keep the same épreuves).
+miss's CPU. The cards it reads are also kept in this process's memory layer (scope `c:<id>`),
+so that a ranking whose cards are all there costs only the statement that says which of them
+are shown (active, matching the filters, not used by the user): the same conditions, read from
+the database, never judged here. An épreuve change clears the whole layer (`AnswerCache.forget`),
+an evaluation drops its épreuve's card, and other counters may lag by the layer's life
+(`CARD_MEMORY_SECONDS`): the answer built from them is kept no longer than the oldest card's
+read plus the answer cache's life. The catalog's fallback (`fallback`) builds its rarer
+queries from `filters` and `seen_by`, the same conditions in Core (tests check both paths keep
+the same épreuves).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists
@@ -20,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.interactions.models import Interaction
 from catalog_service.recommendations.schemas import RecommendationQuery
+from shared.nearcache import NearCache
 from shared.recommendations import RecommendedItem
 
 Card = dict[str, Any]
@@ -67,40 +77,88 @@ def seen_by(user_id: int) -> ColumnElement[bool]:
     return exists().where(Interaction.user_id == user_id, Interaction.epreuve_id == Epreuve.id)
 
 
-# The columns of `epreuves.service.active_cards`, which `card` reads.
-_HYDRATE = """
-SELECT e.id, e.title, e.matiere, e.filiere, e.niveau, e.type, e.annee, e.description,
-       e.file_path, e.file_size, e.views, e.downloads, e.avg_difficulty, e.avg_relevance,
-       e.evaluations, e.created_at, e.updated_at, u.id AS teacher_id,
-       u.full_name AS teacher_full_name
-FROM catalog.epreuve AS e JOIN catalog."user" AS u ON u.id = e.teacher_id
-WHERE e.is_active AND e.id = ANY($1::bigint[]) AND e.id <> $2::bigint
+# A card's time in memory: its counters and averages may lag by as much (an evaluation's own
+# épreuve and any épreuve change are dropped at once).
+CARD_MEMORY_SECONDS = 60.0
+CARD_KEY = "card"
+
+
+def card_scope(epreuve_id: int) -> str:
+    return f"c:{epreuve_id}"
+
+
+# Whether a listed épreuve is shown: other than $2, matching the filters $3..$6, not used by $7.
+_SHOWN_IF = """e.id <> $2::bigint
   AND ($3::text IS NULL OR e.niveau = $3) AND ($4::text IS NULL OR e.filiere = $4)
   AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR e.matiere ILIKE $6)
   AND ($7::bigint IS NULL OR NOT EXISTS (
       SELECT FROM catalog.interaction AS i WHERE i.user_id = $7 AND i.epreuve_id = e.id))"""
 
+# Every active card of the ranking $1 (the columns of `epreuves.service.active_cards`, which
+# `card` reads), each with whether it is shown. Both statements are built from constants only.
+_HYDRATE = f"""
+SELECT e.id, e.title, e.matiere, e.filiere, e.niveau, e.type, e.annee, e.description,
+       e.file_path, e.file_size, e.views, e.downloads, e.avg_difficulty, e.avg_relevance,
+       e.evaluations, e.created_at, e.updated_at, u.id AS teacher_id,
+       u.full_name AS teacher_full_name, ({_SHOWN_IF}) AS shown
+FROM catalog.epreuve AS e JOIN catalog."user" AS u ON u.id = e.teacher_id
+WHERE e.is_active AND e.id = ANY($1::bigint[])"""  # noqa: S608
+
+# Which of the ranking $1 are shown, when their cards are all in memory.
+_SHOWN = f"""
+SELECT e.id FROM catalog.epreuve AS e
+WHERE e.is_active AND e.id = ANY($1::bigint[]) AND {_SHOWN_IF}"""  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Hydrated:
+    cards: list[Card]
+    read_at: float  # when the oldest of them was read from the database (epoch seconds)
+
 
 async def hydrate(
     sessionmaker: async_sessionmaker[AsyncSession],
+    memory: NearCache,
     ranked: Sequence[RecommendedItem],
     *,
     query: RecommendationQuery | None = None,
     unseen_by: int | None = None,
     besides: int | None = None,
-) -> list[Card]:
+) -> Hydrated:
     """The ranked items that are still active and pass the `query`'s filters, not used by
     `unseen_by` and other than `besides` (a similar list's own épreuve), in the ranking's order,
     as current catalog cards, read in a short session of its own."""
     wanted = (query.niveau, query.filiere, query.type, query.matiere) if query else (None,) * 4
+    ids = [item.item_id for item in ranked]
     args = (
-        [item.item_id for item in ranked],
+        ids,
         -1 if besides is None else besides,
         *(None if value is None else str(value) for value in wanted),
         unseen_by,
     )
+    mark, now = memory.mark(), time.time()  # before the read: a card changed since is not kept
+    known: dict[int, tuple[float, Card]] = {}
+    for epreuve_id in ids:
+        entry = memory.get(card_scope(epreuve_id), CARD_KEY)
+        if entry is None:
+            break
+        known[epreuve_id] = entry
     async with sessionmaker() as session:
         # One read: no transaction to open and roll back around it (two round trips).
         conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        rows = {row.id: row for row in await conn.exec_driver_sql(_HYDRATE, args)}
-    return [card(rows[i.item_id], i.score, i.reason) for i in ranked if i.item_id in rows]
+        if len(known) == len(ids):
+            shown = {row[0] for row in await conn.exec_driver_sql(_SHOWN, args)}
+        else:
+            rows = (await conn.exec_driver_sql(_HYDRATE, args)).all()
+            shown = {row.id for row in rows if row.shown}
+            expires = now + CARD_MEMORY_SECONDS
+            for row in rows:
+                known[row.id] = entry = (now, card(row, 0.0, ""))
+                memory.put(card_scope(row.id), CARD_KEY, entry, mark=mark, expires_at=expires)
+    cards = [
+        {**known[i.item_id][1], "score": i.score, "reason": i.reason}
+        for i in ranked
+        if i.item_id in shown
+    ]
+    read_at = min((known[i][0] for i in shown), default=now)
+    return Hydrated(cards, read_at)

@@ -117,7 +117,10 @@ async def for_user(
         fallen = await _popular_for(sessionmaker, user_id, query)
         return serve(impressions, fallen, user_id=user_id)
     unseen_by = user_id if query.exclude_seen else None
-    items = await hydrate(sessionmaker, answer.items, query=query, unseen_by=unseen_by)
+    hydrated = await hydrate(
+        sessionmaker, cache.memory, answer.items, query=query, unseen_by=unseen_by
+    )
+    items = hydrated.cards
     if not items:  # nothing usable (no model yet and no data): popularity beats an empty page
         fallen = await _popular_for(sessionmaker, user_id, query)
         return serve(impressions, fallen, user_id=user_id)
@@ -126,7 +129,7 @@ async def for_user(
         model_version=answer.model_version, strategy=answer.fallback, arm=answer.arm,
         experiment_id=answer.experiment_id,
     )  # fmt: skip
-    await cache.store(found, scope, key, answered, alias=alias)
+    await cache.store(found, scope, key, answered, alias=alias, read_at=hydrated.read_at)
     return serve(impressions, answered, user_id=user_id)
 
 
@@ -164,7 +167,8 @@ async def similar_to(
         logger.info("similar to épreuve %s from the catalog: %r", epreuve_id, exc)
         fallen = await _content_neighbours(sessionmaker, epreuve, k)
         return serve(impressions, fallen, user_id=user_id)
-    items = await hydrate(sessionmaker, answer.items, besides=epreuve_id)
+    hydrated = await hydrate(sessionmaker, cache.memory, answer.items, besides=epreuve_id)
+    items = hydrated.cards
     if not items:
         fallen = await _content_neighbours(sessionmaker, epreuve, k)
         return serve(impressions, fallen, user_id=user_id)
@@ -172,7 +176,7 @@ async def similar_to(
         items[:k], surface=Surface.SIMILAR, source="recommender",
         model_version=answer.model_version, strategy=answer.fallback, anchor_id=epreuve_id,
     )  # fmt: skip
-    await cache.store(found, scope, key, answered, alias=alias)
+    await cache.store(found, scope, key, answered, alias=alias, read_at=hydrated.read_at)
     return serve(impressions, answered, user_id=user_id)
 
 
