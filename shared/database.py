@@ -1,5 +1,9 @@
 """Database plumbing both services use the same way (each on its own schema)."""
 
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -7,6 +11,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from shared.http_errors import is_unavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -59,3 +65,28 @@ def make_engine(
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def driver_fetch(engine: AsyncEngine, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
+    """One read straight through asyncpg on a pooled connection, outside any transaction: half
+    the client CPU of the same statement through a Session (measured 215 against 405 µs), for
+    hot reads that need none of the ORM. The error of a lost database reaches the caller as the
+    driver raised it (`shared.http_errors` answers it with a 503), and the connection it came
+    on is invalidated, so that the pool does not hand it out again: after a restart, a read
+    fails at most once per pooled connection (SQLAlchemy's own statements drop the whole pool
+    at their first such failure)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        try:
+            return await driver.fetch(sql, *args)  # type: ignore[no-any-return]
+        except Exception as exc:
+            lost = driver.is_closed()  # asyncpg says only "connection is closed" then
+            if lost or is_unavailable(exc):
+                await conn.invalidate()
+            if lost and not is_unavailable(exc):
+                raise asyncpg.ConnectionDoesNotExistError(
+                    "the database connection was lost"
+                ) from exc
+            raise

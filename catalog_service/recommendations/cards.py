@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.interactions.models import Interaction
 from catalog_service.recommendations.schemas import RecommendationQuery
+from shared.database import driver_fetch
 from shared.nearcache import NearCache
 from shared.recommendations import RecommendedItem
 
@@ -36,25 +37,26 @@ Card = dict[str, Any]
 
 
 def card(row: Any, score: float, reason: str) -> Card:
+    """`row`: the card's columns by name (a driver record, or a Core row's `_mapping`)."""
     return {
-        "id": row.id,
-        "title": row.title,
-        "matiere": row.matiere,
-        "filiere": row.filiere,
-        "niveau": row.niveau,
-        "type": row.type,
-        "annee": row.annee,
-        "description": row.description,
-        "teacher": {"id": row.teacher_id, "full_name": row.teacher_full_name},
-        "has_file": row.file_path is not None,
-        "file_size": row.file_size,
-        "views": row.views,
-        "downloads": row.downloads,
-        "avg_difficulty": row.avg_difficulty,
-        "avg_relevance": row.avg_relevance,
-        "evaluations": row.evaluations,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
+        "id": row["id"],
+        "title": row["title"],
+        "matiere": row["matiere"],
+        "filiere": row["filiere"],
+        "niveau": row["niveau"],
+        "type": row["type"],
+        "annee": row["annee"],
+        "description": row["description"],
+        "teacher": {"id": row["teacher_id"], "full_name": row["teacher_full_name"]},
+        "has_file": row["file_path"] is not None,
+        "file_size": row["file_size"],
+        "views": row["views"],
+        "downloads": row["downloads"],
+        "avg_difficulty": row["avg_difficulty"],
+        "avg_relevance": row["avg_relevance"],
+        "evaluations": row["evaluations"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
         "score": score,
         "reason": reason,
     }
@@ -117,7 +119,7 @@ class Hydrated:
 
 
 async def hydrate(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     memory: NearCache,
     ranked: Sequence[RecommendedItem],
     *,
@@ -127,7 +129,8 @@ async def hydrate(
 ) -> Hydrated:
     """The ranked items that are still active and pass the `query`'s filters, not used by
     `unseen_by` and other than `besides` (a similar list's own épreuve), in the ranking's order,
-    as current catalog cards, read in a short session of its own."""
+    as current catalog cards, read in one statement on a connection of its own (no
+    transaction: one read)."""
     wanted = (query.niveau, query.filiere, query.type, query.matiere) if query else (None,) * 4
     ids = [item.item_id for item in ranked]
     args = (
@@ -143,18 +146,15 @@ async def hydrate(
         if entry is None:
             break
         known[epreuve_id] = entry
-    async with sessionmaker() as session:
-        # One read: no transaction to open and roll back around it (two round trips).
-        conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        if len(known) == len(ids):
-            shown = {row[0] for row in await conn.exec_driver_sql(_SHOWN, args)}
-        else:
-            rows = (await conn.exec_driver_sql(_HYDRATE, args)).all()
-            shown = {row.id for row in rows if row.shown}
-            expires = now + CARD_MEMORY_SECONDS
-            for row in rows:
-                known[row.id] = entry = (now, card(row, 0.0, ""))
-                memory.put(card_scope(row.id), CARD_KEY, entry, mark=mark, expires_at=expires)
+    if len(known) == len(ids):
+        shown = {row[0] for row in await driver_fetch(engine, _SHOWN, args)}
+    else:
+        rows = await driver_fetch(engine, _HYDRATE, args)
+        shown = {row["id"] for row in rows if row["shown"]}
+        expires = now + CARD_MEMORY_SECONDS
+        for row in rows:
+            known[row["id"]] = entry = (now, card(row, 0.0, ""))
+            memory.put(card_scope(row["id"]), CARD_KEY, entry, mark=mark, expires_at=expires)
     cards = [
         {**known[i.item_id][1], "score": i.score, "reason": i.reason}
         for i in ranked

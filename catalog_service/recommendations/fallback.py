@@ -53,7 +53,7 @@ async def popular_for(
             where = f"{row.niveau} {row.filiere}" if row.niveau == user.niveau else row.filiere
             reason = f"popular in {where}"
         # 0–1 like every score shown: use relative to the most used paper of the list.
-        items.append(card(row, (row.views + row.downloads) / top if top else 0.0, reason))
+        items.append(card(row._mapping, (row.views + row.downloads) / top if top else 0.0, reason))
     return _answer(items, Strategy.POPULARITY)
 
 
@@ -72,7 +72,7 @@ async def content_neighbours(*, session: AsyncSession, epreuve: Epreuve, k: int)
     items = []
     for row in await session.execute(statement):
         if row.matiere == epreuve.matiere:
-            items.append(card(row, 1.0, f"same matière: {row.matiere}"))
+            items.append(card(row._mapping, 1.0, f"same matière: {row.matiere}"))
         else:
-            items.append(card(row, 0.5, f"also {row.niveau} {row.filiere}"))
+            items.append(card(row._mapping, 0.5, f"also {row.niveau} {row.filiere}"))
     return _answer(items, Strategy.CONTENT)

@@ -34,6 +34,7 @@ router = APIRouter(tags=["recommendations"], responses=error_responses(401, 404,
 
 async def _mine(state: State, user_id: int, query: RecommendationQuery, raw: str) -> JSONBytes:
     body = await service.for_user(
+        engine=state.engine,
         sessionmaker=state.sessionmaker,
         client=state.recommender,
         cache=state.answers,
@@ -100,7 +101,8 @@ async def similar_epreuves(
     matière, filière and niveau when the recommender cannot answer."""
     diversity = settings.diversity_default if query.diversity is None else query.diversity
     body = await service.similar_to(
-        sessionmaker=sessionmaker, client=recommender, cache=answers, impressions=impressions,
+        engine=request.app.state.engine, sessionmaker=sessionmaker, client=recommender,
+        cache=answers, impressions=impressions,
         user_id=reader.user_id, epreuve_id=epreuve_id, k=query.k, diversity=diversity,
         raw_query=raw_query(request),
     )  # fmt: skip

@@ -11,7 +11,8 @@ Answers are the response bytes, serialised once from plain data (`cards`), cache
 parameters (`cache`) with what they show (`impressions.lists`): every answer, cached or not,
 leaves with a fresh `recommendation_id` and is recorded as an impression, with no database
 round trip on the way. A miss holds no database connection while it waits for the
-recommender: what comes before and after the call each uses a short session of its own.
+recommender: what comes before and after the call each uses a short session (or connection)
+of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
@@ -91,6 +92,7 @@ def query_key(query: RecommendationQuery, diversity: float) -> str:
 
 async def for_user(
     *,
+    engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     client: RecommenderClient,
     cache: AnswerCache,
@@ -117,9 +119,7 @@ async def for_user(
         fallen = await _popular_for(sessionmaker, user_id, query)
         return serve(impressions, fallen, user_id=user_id)
     unseen_by = user_id if query.exclude_seen else None
-    hydrated = await hydrate(
-        sessionmaker, cache.memory, answer.items, query=query, unseen_by=unseen_by
-    )
+    hydrated = await hydrate(engine, cache.memory, answer.items, query=query, unseen_by=unseen_by)
     items = hydrated.cards
     if not items:  # nothing usable (no model yet and no data): popularity beats an empty page
         fallen = await _popular_for(sessionmaker, user_id, query)
@@ -144,6 +144,7 @@ async def _popular_for(
 
 async def similar_to(
     *,
+    engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     client: RecommenderClient,
     cache: AnswerCache,
@@ -167,7 +168,7 @@ async def similar_to(
         logger.info("similar to épreuve %s from the catalog: %r", epreuve_id, exc)
         fallen = await _content_neighbours(sessionmaker, epreuve, k)
         return serve(impressions, fallen, user_id=user_id)
-    hydrated = await hydrate(sessionmaker, cache.memory, answer.items, besides=epreuve_id)
+    hydrated = await hydrate(engine, cache.memory, answer.items, besides=epreuve_id)
     items = hydrated.cards
     if not items:
         fallen = await _content_neighbours(sessionmaker, epreuve, k)

@@ -10,6 +10,8 @@ import httpx
 from sqlalchemy import select
 
 from catalog_service.interactions.models import Interaction
+from shared.database import driver_fetch
+from shared.http_errors import is_unavailable
 from tests.conftest import restart_postgres
 
 WRITERS = 8
@@ -69,3 +71,28 @@ async def test_a_postgres_restart_under_writes_gives_503s_never_500s_and_loses_n
     async with app.state.sessionmaker() as session:
         stored = list(await session.scalars(select(Interaction.id)))
     assert sorted(stored) == sorted(acknowledged)
+
+
+async def test_a_driver_read_after_a_postgres_restart_is_unavailable_then_reconnects(app) -> None:
+    """`shared.database.driver_fetch` (the recommendation cards' read) bypasses SQLAlchemy's
+    statements: a restart still reads as a lost database (a 503), and it fails at most once per
+    pooled connection before it reads again."""
+    engine = app.state.engine
+    size = engine.pool.size()
+    # Every pooled connection opened (and kept) before the restart.
+    await asyncio.gather(*(driver_fetch(engine, "SELECT pg_sleep(0.05)", ()) for _ in range(size)))
+    assert engine.pool.checkedin() == size
+    await asyncio.to_thread(restart_postgres, "immediate")
+    failures: list[BaseException] = []
+    for _ in range(size + 3):
+        try:
+            rows = await driver_fetch(engine, "SELECT $1::int AS n", (7,))
+        except Exception as exc:
+            failures.append(exc)
+            continue
+        assert rows[0]["n"] == 7
+        break
+    else:
+        raise AssertionError(f"never read again: {failures!r}")
+    assert all(is_unavailable(exc) for exc in failures), failures
+    assert len(failures) <= size

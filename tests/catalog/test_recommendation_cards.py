@@ -54,27 +54,27 @@ async def test_cards_may_come_from_memory_but_what_is_shown_is_read_from_the_dat
     app: FastAPI,
     world: World,  # noqa: F811
 ) -> None:
-    memory, sessionmaker = app.state.answers.memory, app.state.sessionmaker
+    memory, engine = app.state.answers.memory, app.state.engine
     assert memory.live
     ranked = _ranking(world, "a", "b", "c", "d", "e")
-    first = await hydrate(sessionmaker, memory, ranked, unseen_by=world.student_id)
+    first = await hydrate(engine, memory, ranked, unseen_by=world.student_id)
     assert [c["id"] for c in first.cards] == [i.item_id for i in ranked]
     assert [(c["score"], c["reason"]) for c in first.cards] == [(i.score, i.reason) for i in ranked]
     p = world.papers
     await _retitle(app, p["c"], "Unannounced title")
     await _student_interacts(app, world, p["a"], InteractionKind.DOWNLOAD)
-    async with sessionmaker() as session:
+    async with app.state.sessionmaker() as session:
         b = await session.get(Epreuve, p["b"])
         assert b is not None
         await epreuves_service.soft_delete(session=session, epreuve=b)
 
-    again = await hydrate(sessionmaker, memory, ranked, unseen_by=world.student_id)
+    again = await hydrate(engine, memory, ranked, unseen_by=world.student_id)
     assert [c["id"] for c in again.cards] == [p["c"], p["d"], p["e"]]  # used, deleted: gone
     assert again.cards[0]["title"] == "Épreuve c"  # the card itself from memory
     assert again.read_at == first.read_at
-    l3 = await hydrate(sessionmaker, memory, ranked, query=RecommendationQuery(niveau=Niveau.L3))
+    l3 = await hydrate(engine, memory, ranked, query=RecommendationQuery(niveau=Niveau.L3))
     assert [c["id"] for c in l3.cards] == [p["d"]]
-    similar = await hydrate(sessionmaker, memory, ranked, besides=p["d"])
+    similar = await hydrate(engine, memory, ranked, besides=p["d"])
     assert [c["id"] for c in similar.cards] == [p["a"], p["c"], p["e"]]
 
 
@@ -82,10 +82,10 @@ async def test_a_ranking_with_a_card_not_in_memory_reads_them_all_again(
     app: FastAPI,
     world: World,  # noqa: F811
 ) -> None:
-    memory, sessionmaker = app.state.answers.memory, app.state.sessionmaker
-    await hydrate(sessionmaker, memory, _ranking(world, "a", "b"))
+    memory, engine = app.state.answers.memory, app.state.engine
+    await hydrate(engine, memory, _ranking(world, "a", "b"))
     await _retitle(app, world.papers["a"], "Analyse 2, new")
-    both = await hydrate(sessionmaker, memory, _ranking(world, "a", "b", "c"))
+    both = await hydrate(engine, memory, _ranking(world, "a", "b", "c"))
     assert [c["title"] for c in both.cards] == ["Analyse 2, new", "Épreuve b", "Épreuve c"]
 
 
@@ -148,8 +148,8 @@ async def test_a_rating_relayed_from_any_writer_drops_its_epreuves_card(
 ) -> None:
     """The relay's net (`forget_events`): a rating by the console or another replica drops the
     card on every replica, as the API's own rating does on the writer's."""
-    memory, sessionmaker = app.state.answers.memory, app.state.sessionmaker
-    await hydrate(sessionmaker, memory, _ranking(world, "a", "b"))
+    memory, engine = app.state.answers.memory, app.state.engine
+    await hydrate(engine, memory, _ranking(world, "a", "b"))
     a, b = (world.papers[n] for n in ("a", "b"))
     assert memory.get(card_scope(a), CARD_KEY) is not None
     payload = {"user_id": world.student_id, "epreuve_id": a, "difficulty": 3, "relevance": 3}
