@@ -140,6 +140,8 @@ async def hydrate(
         unseen_by,
     )
     mark, now = memory.mark(), time.time()  # before the read: a card changed since is not kept
+    if not ids:
+        return Hydrated([], now)
     known: dict[int, tuple[float, Card]] = {}
     for epreuve_id in ids:
         entry = memory.get(card_scope(epreuve_id), CARD_KEY)
