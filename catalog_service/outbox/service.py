@@ -1,7 +1,8 @@
 """Writing events into the outbox, inside the caller's transaction (never a dual write).
 
 The only code that writes outbox rows: every domain change, one at a time or a batch at once,
-hands its typed `shared.events` payloads to `record_events` (or `record_event`), which builds
+hands its typed `shared.events` payloads to `record_events` (or `record_event`; the group
+commit, in a transaction on the driver connection, `record_events_on`), which builds
 each event, takes the per-user ordering locks, inserts the rows and has the relays woken by the
 caller's COMMIT (see outbox.wakeup).
 
@@ -16,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import asyncpg
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from catalog_service.outbox.models import OutboxEvent
-from catalog_service.outbox.wakeup import wake_on_commit
+from catalog_service.outbox.wakeup import notify_unless_served, wake_on_commit
 from shared.events import SCHEMA_VERSION, Payload, event_type
 
 _ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox order per user"
@@ -56,6 +59,37 @@ async def record_events(
     """
     if not payloads:
         return []
+    conn = await session.connection()
+    args = _insert_args(payloads, ordering_keys, occurred_at)
+    ids = sorted((await conn.exec_driver_sql(_INSERT, args)).scalars())
+    await wake_on_commit(session)
+    return ids
+
+
+async def record_events_on(
+    driver: asyncpg.Connection,
+    *,
+    engine: AsyncEngine,
+    payloads: Sequence[Payload],
+    ordering_keys: Iterable[int] = (),
+    occurred_at: datetime | Sequence[datetime] | None = None,
+) -> list[int]:
+    """`record_events` in a transaction the caller holds on `engine`'s driver connection (the
+    group commit's, `shared.database.driver_connection`): the same rows, locks and order. After
+    its COMMIT, the caller wakes the relays with `outbox.wakeup.committed(engine)`."""
+    if not payloads:
+        return []
+    args = _insert_args(payloads, ordering_keys, occurred_at)
+    ids = sorted(row[0] for row in await driver.fetch(_INSERT, *args))
+    await notify_unless_served(driver, engine)
+    return ids
+
+
+def _insert_args(
+    payloads: Sequence[Payload],
+    ordering_keys: Iterable[int],
+    occurred_at: datetime | Sequence[datetime] | None,
+) -> tuple[Any, ...]:
     if occurred_at is None or isinstance(occurred_at, datetime):
         occurred = [occurred_at or datetime.now(UTC)] * len(payloads)
     else:
@@ -63,7 +97,7 @@ async def record_events(
         if len(occurred) != len(payloads):
             raise ValueError("occurred_at needs one time per payload")
     keys = sorted({k % 2**31 for k in ordering_keys})  # int4, the lock's second key
-    args = (
+    return (
         [event_type(p).value for p in payloads],
         occurred,
         # JSON mode, as Event.of dumps it; straight to JSON text (pydantic-core, ~3 µs).
@@ -72,10 +106,6 @@ async def record_events(
         _ORDER_LOCK_SPACE,
         keys,
     )
-    conn = await session.connection()
-    ids = sorted((await conn.exec_driver_sql(_INSERT, args)).scalars())
-    await wake_on_commit(session)
-    return ids
 
 
 async def record_event(

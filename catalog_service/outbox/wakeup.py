@@ -16,6 +16,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
+import asyncpg
 from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
@@ -47,6 +48,24 @@ async def wake_on_commit(session: AsyncSession) -> None:
         await conn.exec_driver_sql(NOTIFY)
 
 
+async def notify_unless_served(driver: asyncpg.Connection, engine: AsyncEngine) -> None:
+    """`wake_on_commit` for a transaction held on `engine`'s driver connection
+    (`shared.database.driver_connection`): NOTIFY inside it when no relay of this process
+    serves `engine`; otherwise the writer calls `committed` after its COMMIT."""
+    if not _relays.get(engine.sync_engine):
+        await driver.execute(NOTIFY)
+
+
+def committed(engine: AsyncEngine) -> None:
+    """A driver-level transaction on `engine` committed outbox rows: wake its relays here."""
+    _wake(_relays.get(engine.sync_engine, set()))
+
+
+def _wake(hooks: set[Hook]) -> None:
+    for hook in list(hooks):
+        hook()
+
+
 def _hooks(session: Session) -> set[Hook]:
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
@@ -58,8 +77,7 @@ def _hooks(session: Session) -> set[Hook]:
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     if session.info.pop(_WAKE_PENDING, False):
-        for hook in list(_hooks(session)):
-            hook()
+        _wake(_hooks(session))
 
 
 @event.listens_for(Session, "after_rollback")
