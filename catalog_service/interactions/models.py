@@ -29,6 +29,8 @@ class Interaction(Base):
     __table_args__ = (
         Index("ix_interaction_user_id_created_at", "user_id", "created_at"),
         Index("ix_interaction_epreuve_id", "epreuve_id"),
+        # Whether a user used an épreuve (exclude_seen, on every recommendation miss).
+        Index("ix_interaction_user_id_epreuve_id", "user_id", "epreuve_id"),
         Index("ix_interaction_kind", "kind"),
         Index(
             "ix_interaction_recommendation_id",

@@ -17,6 +17,7 @@ from catalog_service.epreuves import service as epreuves_service
 from catalog_service.epreuves.models import Epreuve
 from catalog_service.impressions.lists import Listed
 from catalog_service.outbox.relay import Published
+from catalog_service.recommendations import cards
 from catalog_service.recommendations.cache import PREFIX, AnswerCache
 from catalog_service.recommendations.cards import CARD_KEY, card_scope, hydrate
 from catalog_service.recommendations.schemas import RecommendationQuery
@@ -156,3 +157,23 @@ async def test_a_rating_relayed_from_any_writer_drops_its_epreuves_card(
     await app.state.answers.forget_events([Published("evaluation.upserted", json.dumps(payload))])
     assert memory.get(card_scope(a), CARD_KEY) is None
     assert memory.get(card_scope(b), CARD_KEY) is not None
+
+
+async def test_whether_a_student_used_the_listed_epreuves_is_read_from_one_index(
+    app: FastAPI,
+    world: World,  # noqa: F811
+) -> None:
+    """The (user_id, epreuve_id) index answers it, by a probe per listed épreuve or one read of
+    the student's entries, never by the student's rows in the heap, whose cost grew with them."""
+    ids = [world.papers[n] for n in ("a", "b", "c")]
+    args = (ids, -1, None, None, None, None, world.student_id)
+    async with app.state.engine.connect() as conn:
+        # The planner may scan a table this small; what matters is that an index can answer.
+        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        await conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        plan = [row[0] for row in await conn.exec_driver_sql("EXPLAIN " + cards._SHOWN, args)]
+    on_interaction = [line for line in plan if " on interaction " in line]
+    assert on_interaction, plan
+    assert all(
+        "Index Only Scan using ix_interaction_user_id_epreuve_id" in line for line in on_interaction
+    ), plan
