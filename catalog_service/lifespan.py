@@ -7,8 +7,9 @@
    (`auth.standing`, mirrored at each token revocation this engine commits) are kept;
 3. the first admin, when FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD ask for it;
 4. the outbox relay, whose published events retire the cached answers they make stale.
-At shutdown: the impressions still waiting are written, then the relay, the subscription, the
-recommender client, Redis and the engine are closed.
+At shutdown: the impressions still waiting are written, then the relay, the subscription and
+the recommender client are closed, the answers still being stored in Redis are written
+(`shared.write_behind`), and Redis and the engine are closed.
 """
 
 from __future__ import annotations
@@ -101,5 +102,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(following, return_exceptions=True)
         standing.detach(engine)
         await app.state.recommender.aclose()
+        await app.state.answers.writes.drain()
         await redis.aclose()
         await engine.dispose()

@@ -10,7 +10,8 @@
    replicas' history swaps, `history_feed`, on the same subscription), consumer, scheduler
    (reaping and retraining).
 At shutdown: the tasks stop (one short grace, then cancelled: unacknowledged entries are
-redelivered), this replica's runs are cancelled, Redis and the engine are closed.
+redelivered), this replica's runs are cancelled, the answers still being stored in Redis are
+written (`shared.write_behind`), Redis and the engine are closed.
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in late:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await cache.writes.drain()
         await redis.aclose()
         await raw_redis.aclose()
         await engine.dispose()

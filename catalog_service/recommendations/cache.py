@@ -48,6 +48,7 @@ from shared.freshness import (
 )
 from shared.lua import HASH_PUT, LuaScript
 from shared.nearcache import EVERYTHING, NearCache
+from shared.write_behind import WriteBehind
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class AnswerCache:
         self.memory = memory
         self.ttl_seconds = min(ttl_seconds, USER_TOKEN_TTL_SECONDS)
         self._get = redis.register_script(_GET)
+        self.writes = WriteBehind()
 
     def _memory_expiry(self) -> float:
         # An alias of an entry already in memory: the entry's own expiry is not kept there,
@@ -183,7 +185,8 @@ class AnswerCache:
         read_at: float | None = None,
     ) -> None:
         """Keeps `listed`, a miss's answer, under the stamp its lookup read, until `ttl_seconds`
-        after `read_at` (when its oldest card was read; now by default)."""
+        after `read_at` (when its oldest card was read; now by default): in memory at once, in
+        Redis once the answer has left (`writes`)."""
         if found.stamp is None:
             return
         if listed.shown.surface is Surface.RECOMMENDATIONS and not found.names_experiment(
@@ -197,10 +200,11 @@ class AnswerCache:
         for name in (key, alias) if alias is not None else (key,):
             self.memory.put(scope, name, listed, mark=found.mark, expires_at=expires)
         entry = b"%.3f|%s" % (expires, listed.to_bytes())
+        await self.writes.write(self._put(scope, f"{key}|{found.stamp}", entry))
+
+    async def _put(self, scope: str, field: str, entry: bytes) -> None:
         with contextlib.suppress(RedisError, OSError):  # each entry also carries its own expiry
-            await HASH_PUT(
-                self.redis, [f"{PREFIX}:{scope}"], [f"{key}|{found.stamp}", entry, self.ttl_seconds]
-            )
+            await HASH_PUT(self.redis, [f"{PREFIX}:{scope}"], [field, entry, self.ttl_seconds])
 
     async def forget(
         self,

@@ -42,6 +42,7 @@ from shared.freshness import (
 )
 from shared.lua import HASH_PUT, LuaScript
 from shared.nearcache import EVERYTHING, NearCache
+from shared.write_behind import WriteBehind
 
 if TYPE_CHECKING:
     from recommender_service.serving.history import Histories
@@ -134,6 +135,7 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         self._get = redis.register_script(_GET)
+        self.writes = WriteBehind()
 
     @staticmethod
     def user_scope(user_id: int) -> str:
@@ -208,7 +210,8 @@ class ResultCache:
         ttl_seconds: int,
         alias: str | None = None,
     ) -> None:
-        """Keeps `body` (a miss's answer, `MISS_HEAD` first) under the stamp it was computed for."""
+        """Keeps `body` (a miss's answer, `MISS_HEAD` first) under the stamp it was computed for:
+        in memory at once, in Redis once the answer has left (`writes`)."""
         if not found.stamp.known:
             return
         expires = time.time() + min(ttl_seconds, self.ttl_seconds)
@@ -216,12 +219,12 @@ class ResultCache:
         self._remember(scope, (field, alias), hit)
         stamp = found.stamp
         entry = b"%.3f|%s|%s" % (expires, label.encode(), body)
+        field = f"{field}|g{stamp.generation}|t{stamp.token}"
+        await self.writes.write(self._put(scope, field, entry))
+
+    async def _put(self, scope: str, field: str, entry: bytes) -> None:
         with contextlib.suppress(RedisError, OSError):
-            await HASH_PUT(
-                self.redis,
-                [f"{PREFIX}:{scope}"],
-                [f"{field}|g{stamp.generation}|t{stamp.token}", entry, self.ttl_seconds],
-            )
+            await HASH_PUT(self.redis, [f"{PREFIX}:{scope}"], [field, entry, self.ttl_seconds])
 
     async def forget(self, changes: Collection[Change]) -> None:
         await forget(self.redis, changes, histories=self.histories, memory=self.memory)

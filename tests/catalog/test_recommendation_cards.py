@@ -112,7 +112,8 @@ async def test_a_rating_shows_the_new_averages_in_the_raters_next_answer(
 
 
 async def _entries(app: FastAPI, scope: str) -> dict[str, bytes]:
-    """The user's answers in Redis: field (request and stamp) → `expiry|entry`."""
+    """The user's answers in Redis, once written: field (request and stamp) → `expiry|entry`."""
+    await app.state.answers.writes.drain()
     raw = await app.state.redis.hgetall(f"{PREFIX}:{scope}")
     return {k.decode(): v for k, v in raw.items()}
 

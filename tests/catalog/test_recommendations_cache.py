@@ -211,6 +211,7 @@ async def test_a_second_replica_reads_the_first_ones_answer_from_redis(
 
     await _drained(app)
     first = await _recommend(client, world, k=3)
+    await app.state.answers.writes.drain()  # its Redis copy is written once the answer left
     second_app = create_app(app.state.settings)
     async with asgi_client(second_app, lifespan=True) as second:
         answer = await second.get(

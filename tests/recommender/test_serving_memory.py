@@ -96,6 +96,7 @@ async def test_a_change_consumed_by_one_replica_reaches_the_others_memory(
     user, other = int(synthetic.user_ids[0]), int(synthetic.user_ids[-1])
     first = await b.recommend(user, k=3)
     assert (first["cached"], (await b.recommend(user, k=3))["cached"]) == (False, True)
+    await b.app.state.serving.cache.writes.drain()  # B's Redis copy, written once it answered
     assert (await a.recommend(user, k=3))["cached"] is True  # from Redis: B stored it there
     assert await a.cache_stats() == {"hits": 1, "memory_hits": 0, "misses": 0}
     everything = {"k": 24, "exclude_seen": False}
@@ -125,6 +126,15 @@ async def _until_moved(replica: Replica) -> None:
             return
         await asyncio.sleep(0.025)
     raise AssertionError("the replica's history entry never moved")
+
+
+async def _until_heard(replica: Replica, notices: int) -> None:
+    """Until the replica's memory layer applied a notice beyond the first `notices`."""
+    for _ in range(400):
+        if replica.app.state.serving.cache.memory.notices > notices:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the replica never heard the notice")
 
 
 async def test_a_consumed_interaction_reaches_every_replicas_history_without_sql(
@@ -185,7 +195,9 @@ async def test_an_uncached_answer_reads_sql_only_for_what_changed(
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
     assert len(statements) == 1  # the user's profile, interactions and shown counts at once
+    heard = b.app.state.serving.cache.memory.notices
     await read_model.item(10**6)
+    await _until_heard(b, heard)  # B's memory drops every answer
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
     assert len(statements) == 3  # the items and their popularity, then the history again
