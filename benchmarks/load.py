@@ -66,6 +66,27 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def host_ticks() -> tuple[int, int] | None:
+    """(stolen, all) CPU ticks of this host since boot (Linux's /proc/stat), None elsewhere.
+    Stolen ticks are the hypervisor's, given to other guests: on a shared host the same code
+    spends up to twice the CPU time per request from one run to the next, and the load average
+    does not show it."""
+    try:
+        head = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(t) for t in head[1:9]]  # user … steal; guest time is counted in user already
+    return (ticks[7] if len(ticks) == 8 else 0), sum(ticks)
+
+
+def steal_share(before: tuple[int, int] | None) -> float | None:
+    """The share of the host's CPU ticks stolen since `before` (`host_ticks`)."""
+    after = host_ticks()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]), 3)
+
+
 def measure(base_url: str, requests: Sequence[Request], load: Load) -> dict[str, Any]:
     """The median run (by requests/s) of `load.runs`, with every run's figures beside it."""
     runs = []
@@ -73,8 +94,10 @@ def measure(base_url: str, requests: Sequence[Request], load: Load) -> dict[str,
         offset = n * len(requests) // max(load.runs, 1)  # later runs start further along
         ordered = [*requests[offset:], *requests[:offset]]
         drive = _wrk if load.tool == "wrk" else _python
+        ticks = host_ticks()
         run = drive(base_url, ordered, load)
         run["load_average"] = load_average()
+        run["steal_share"] = steal_share(ticks)
         runs.append(run)
     median = sorted(runs, key=lambda r: r["per_second"])[len(runs) // 2]
     return {**median, "runs": [r["per_second"] for r in runs]}
@@ -268,10 +291,11 @@ def bare_baseline(database_url: str | None, log: Path) -> Iterator[str]:
 
 
 def ratio_table(rows: list[dict[str, Any]]) -> str:
-    """Each row beside its baseline: req/s, p50, p99, ratio, the target, the load average."""
+    """Each row beside its baseline: req/s, p50, p99, ratio, the target, the load average and
+    the share of the host's CPU stolen during the (median) run."""
     head = (
         f"{'row':<52}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'baseline':>10}{'ratio':>7}"
-        f"{'target':>8}{'load':>6}"
+        f"{'target':>8}{'load':>6}{'steal':>7}"
     )
     lines = [head, "-" * len(head)]
     for row in rows:
@@ -281,8 +305,13 @@ def ratio_table(rows: list[dict[str, Any]]) -> str:
             f"{row.get('baseline_per_second', float('nan')):>10.0f}"
             f"{ratio if ratio is not None else float('nan'):>7.2f}"
             f"{row.get('target', ''):>8}{row['load_average']:>6.1f}"
+            f"{_percent(row.get('steal_share')):>7}"
         )
     return "\n".join(lines)
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.0%}"
 
 
 def against(

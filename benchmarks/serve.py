@@ -5,7 +5,8 @@ reference-size synthetic set (200 users, 150 épreuves, 15,000 interactions) int
 trains and activates a NeuMF version, serves the recommender with its own command on 127.0.0.1
 (consumer and auto-retrain off) and the bare baseline (`benchmarks/bare.py`) beside it, then
 measures each row with wrk (1 thread, 32 connections, 8 s, median of 3; a Python client when wrk
-is missing) and prints it beside the baseline, with the ratio and the load average:
+is missing) and prints it beside the baseline, with the ratio, the load average and the share
+of the host's CPU stolen by its hypervisor:
 
 - cached: the same 200 (user, k=10) requests again and again, answered from memory;
 - uncached: parameters never asked before (user × k × exclude_seen), so each request scores the
