@@ -1,5 +1,6 @@
 """A Lua script that needs no Redis client to be made: for module-level functions that are
-given a client per call, and for scripts that both services run (`HASH_PUT`).
+given a client per call, and for scripts that both services run (`HASH_PUT`, by way of
+`cache_put`).
 
 redis-py's `register_script` binds a script to one client and hashes it when made; a function
 that registered its script on every call would hash it every time. A `LuaScript` is hashed once
@@ -9,12 +10,13 @@ when that Redis does not hold it yet (started, restarted or flushed since).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT, KeyT
 
 
@@ -39,3 +41,10 @@ HASH_PUT = LuaScript("""
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('EXPIRE', KEYS[1], ARGV[3])
 """)
+
+
+async def cache_put(redis: aioredis.Redis, key: str, field: str, entry: bytes, ttl: int) -> None:
+    """`HASH_PUT` as both answer caches store an entry: Redis unreachable is no failure of the
+    answer it copies (a missing entry is a miss, and each entry carries its own expiry)."""
+    with contextlib.suppress(RedisError, OSError):
+        await HASH_PUT(redis, [key], [field, entry, ttl])

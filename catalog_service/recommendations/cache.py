@@ -46,7 +46,7 @@ from shared.freshness import (
     user_scope,
     user_token_key,
 )
-from shared.lua import HASH_PUT, LuaScript
+from shared.lua import LuaScript, cache_put
 from shared.nearcache import EVERYTHING, NearCache
 from shared.write_behind import WriteBehind
 
@@ -200,11 +200,10 @@ class AnswerCache:
         for name in (key, alias) if alias is not None else (key,):
             self.memory.put(scope, name, listed, mark=found.mark, expires_at=expires)
         entry = b"%.3f|%s" % (expires, listed.to_bytes())
-        await self.writes.write(self._put(scope, f"{key}|{found.stamp}", entry))
-
-    async def _put(self, scope: str, field: str, entry: bytes) -> None:
-        with contextlib.suppress(RedisError, OSError):  # each entry also carries its own expiry
-            await HASH_PUT(self.redis, [f"{PREFIX}:{scope}"], [field, entry, self.ttl_seconds])
+        field = f"{key}|{found.stamp}"
+        await self.writes.write(
+            cache_put(self.redis, f"{PREFIX}:{scope}", field, entry, self.ttl_seconds)
+        )
 
     async def forget(
         self,

@@ -18,7 +18,6 @@ stale one), so a hit is served without parsing.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import secrets
 import time
@@ -40,7 +39,7 @@ from shared.freshness import (
     user_scope,
     user_token_key,
 )
-from shared.lua import HASH_PUT, LuaScript
+from shared.lua import LuaScript, cache_put
 from shared.nearcache import EVERYTHING, NearCache
 from shared.write_behind import WriteBehind
 
@@ -217,14 +216,11 @@ class ResultCache:
         expires = time.time() + min(ttl_seconds, self.ttl_seconds)
         hit = Found(as_hit(body), label, found.stamp, found.mark, expires)
         self._remember(scope, (field, alias), hit)
-        stamp = found.stamp
         entry = b"%.3f|%s|%s" % (expires, label.encode(), body)
-        field = f"{field}|g{stamp.generation}|t{stamp.token}"
-        await self.writes.write(self._put(scope, field, entry))
-
-    async def _put(self, scope: str, field: str, entry: bytes) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await HASH_PUT(self.redis, [f"{PREFIX}:{scope}"], [field, entry, self.ttl_seconds])
+        stamped = f"{field}|g{found.stamp.generation}|t{found.stamp.token}"
+        await self.writes.write(
+            cache_put(self.redis, f"{PREFIX}:{scope}", stamped, entry, self.ttl_seconds)
+        )
 
     async def forget(self, changes: Collection[Change]) -> None:
         await forget(self.redis, changes, histories=self.histories, memory=self.memory)
