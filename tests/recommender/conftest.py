@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,16 @@ def service_client(
 ) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
     """An ASGI client on the recommender that sends the service key, as the catalog does."""
     return asgi_client(app, lifespan=lifespan, headers={SERVICE_KEY_HEADER: SERVICE_KEY})
+
+
+async def until(condition: Callable[[], Awaitable[bool] | bool], what: str) -> None:
+    """Polls `condition` (plain or awaitable) every 25 ms; fails after 10 s."""
+    for _ in range(400):
+        outcome = condition()
+        if await outcome if isinstance(outcome, Awaitable) else outcome:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"never: {what}")
 
 
 async def publish(redis: aioredis.Redis, payload: Payload, *, stream: str = STREAM) -> Event:

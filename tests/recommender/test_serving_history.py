@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -23,7 +23,7 @@ from shared.enums import Filiere, InteractionKind, Niveau
 from shared.events import InteractionCreated, Payload, UserUpserted
 from shared.freshness import ABSENT, ITEMS_GENERATION_KEY, user_token_key
 from shared.nearcache import NearCache
-from tests.recommender.conftest import ReadModel
+from tests.recommender.conftest import ReadModel, until
 
 NOW = datetime.now(UTC)
 _ids = itertools.count(1)
@@ -72,15 +72,6 @@ def _state(activity: UserActivity) -> tuple[Any, ...]:
 
 async def _reloaded(sm: async_sessionmaker[AsyncSession], user_id: int) -> UserActivity:
     return await Histories(sm, max_users=0).get(user_id, Stamp(ABSENT))
-
-
-async def _until(condition: Callable[[], Awaitable[bool] | bool], what: str) -> None:
-    for _ in range(400):
-        outcome = condition()
-        if await outcome if isinstance(outcome, Awaitable) else outcome:
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"never: {what}")
 
 
 async def _user_with_history(read_model: ReadModel, *users: int) -> None:
@@ -201,7 +192,7 @@ async def _following(redis: aioredis.Redis, *histories: Histories) -> AsyncItera
         return dict(await redis.pubsub_numsub(HISTORY_CHANNEL)).get(HISTORY_CHANNEL) == len(tasks)
 
     try:
-        await _until(subscribed, "the replicas follow the feed")
+        await until(subscribed, "the replicas follow the feed")
         yield
     finally:
         stop.set()
@@ -220,7 +211,7 @@ async def test_every_replica_but_the_publisher_moves_its_entries_from_the_feed(
         await _consumed(sessionmaker, redis, _interaction(1, 11, days_ago=0.5), a)
         await _consumed(sessionmaker, redis, _interaction(2, 12, days_ago=0.5), b)
         # Each heard both messages, in order: the other's moved it, its own changed nothing.
-        await _until(lambda: a.advances == b.advances == 2, "both replicas moved both users")
+        await until(lambda: a.advances == b.advances == 2, "both replicas moved both users")
         for histories in (a, b):
             for user_id, item_id in ((1, 11), (2, 12)):
                 moved = await histories.get(user_id, await _stamp(redis, user_id))

@@ -31,6 +31,7 @@ from tests.recommender.conftest import (
     publish,
     publish_download,
     service_client,
+    until,
     wait_for_version,
 )
 from tests.recommender.synthetic import SyntheticData
@@ -121,20 +122,12 @@ def _history_loads(replica: Replica) -> int:
 
 
 async def _until_moved(replica: Replica) -> None:
-    for _ in range(400):
-        if replica.app.state.serving.histories.advances:
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("the replica's history entry never moved")
+    await until(lambda: bool(replica.app.state.serving.histories.advances), "the entry moved")
 
 
 async def _until_heard(replica: Replica, notices: int) -> None:
     """Until the replica's memory layer applied a notice beyond the first `notices`."""
-    for _ in range(400):
-        if replica.app.state.serving.cache.memory.notices > notices:
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("the replica never heard the notice")
+    await until(lambda: replica.app.state.serving.cache.memory.notices > notices, "a notice")
 
 
 async def test_a_consumed_interaction_reaches_every_replicas_history_without_sql(
