@@ -27,6 +27,7 @@ from recommender_service.serving.cache import forget
 from shared.database import make_engine, make_sessionmaker
 from shared.enums import EpreuveType, Filiere, InteractionKind, Niveau
 from shared.events import EpreuveUpserted, Event, InteractionCreated, Payload, UserUpserted
+from shared.nearcache import NearCache
 from shared.service_auth import SERVICE_KEY_HEADER
 from tests.conftest import asgi_client
 from tests.recommender.synthetic import SyntheticData, generate
@@ -109,6 +110,12 @@ async def until(condition: Callable[[], Awaitable[bool] | bool], what: str) -> N
     raise AssertionError(f"never: {what}")
 
 
+async def until_heard(memory: NearCache, since: int, count: int = 1) -> None:
+    """Until `memory` applied `count` notices beyond the first `since`: a memory hit reads no
+    Redis, so an answer a change retired is served from there until its notice arrives."""
+    await until(lambda: memory.notices >= since + count, f"{count} notice(s) heard")
+
+
 async def publish(redis: aioredis.Redis, payload: Payload, *, stream: str = STREAM) -> Event:
     """What the catalog's relay does: one stream entry per event."""
     event = Event.of(payload)
@@ -129,7 +136,8 @@ async def publish_download(redis: aioredis.Redis, user_id: int, item_id: int) ->
 
 class ReadModel:
     """Writes read-model rows as the consumer would: `apply_payload`, then the change retires
-    what it makes stale (`cache.forget`)."""
+    what it makes stale (`cache.forget`). An app hears the notice when it arrives: a test that
+    holds answers in an app's memory waits for it (`until_heard`) before reading them again."""
 
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], redis: aioredis.Redis
@@ -143,9 +151,6 @@ class ReadModel:
         async with self.sessionmaker() as session, session.begin():
             change = await apply_payload(session, payload, at=self.now)
         await forget(self.redis, [change])
-        # One turn of the event loop: the app's subscribers in this process (its memory layer,
-        # its history feed) read what the script published, whose reply came in the same poll.
-        await asyncio.sleep(0)
 
     async def user(self, user_id: int, niveau: str = "L2", filiere: str = "MATH") -> None:
         await self._apply(UserUpserted(id=user_id, niveau=Niveau(niveau), filiere=Filiere(filiere)))

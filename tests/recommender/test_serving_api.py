@@ -30,6 +30,7 @@ from tests.recommender.conftest import (
     publish,
     publish_download,
     service_client,
+    until_heard,
     wait_for_version,
 )
 from tests.recommender.synthetic import SyntheticData
@@ -315,10 +316,7 @@ async def test_health_readiness_and_metrics_count_each_lookup(
     await read_model.user(1)
     await read_model.item(10)
     # Both notices heard before the first answer goes into memory: a late one would empty it.
-    for _ in range(400):
-        if memory.notices >= heard + 2:
-            break
-        await asyncio.sleep(0.025)
+    await until_heard(memory, heard, 2)
     name = "recommender_cache_lookups_total"
     before = await _samples(client, name)
     await _recommend(client, 1)

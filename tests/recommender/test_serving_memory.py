@@ -32,6 +32,7 @@ from tests.recommender.conftest import (
     publish_download,
     service_client,
     until,
+    until_heard,
     wait_for_version,
 )
 from tests.recommender.synthetic import SyntheticData
@@ -125,11 +126,6 @@ async def _until_moved(replica: Replica) -> None:
     await until(lambda: bool(replica.app.state.serving.histories.advances), "the entry moved")
 
 
-async def _until_heard(replica: Replica, notices: int) -> None:
-    """Until the replica's memory layer applied a notice beyond the first `notices`."""
-    await until(lambda: replica.app.state.serving.cache.memory.notices > notices, "a notice")
-
-
 async def test_a_consumed_interaction_reaches_every_replicas_history_without_sql(
     replicas: tuple[Replica, Replica], redis: aioredis.Redis, synthetic: SyntheticData
 ) -> None:
@@ -184,13 +180,16 @@ async def test_an_uncached_answer_reads_sql_only_for_what_changed(
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
     assert statements == []
+    memory = b.app.state.serving.cache.memory
+    heard = memory.notices
     await read_model.user(user, niveau="M1")  # a profile change: the entry goes
+    await until_heard(memory, heard)  # B's memory drops the user's answers
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
     assert len(statements) == 1  # the user's profile, interactions and shown counts at once
-    heard = b.app.state.serving.cache.memory.notices
+    heard = memory.notices
     await read_model.item(10**6)
-    await _until_heard(b, heard)  # B's memory drops every answer
+    await until_heard(memory, heard)  # B's memory drops every answer
     with _statements(b.app) as statements:
         assert (await b.recommend(user, k=2))["cached"] is False
     assert len(statements) == 3  # the items and their popularity, then the history again
