@@ -33,7 +33,10 @@ that the database still refuses for one request's data (a data exception, a cons
 split in halves, each in its own transaction, until the faulty request is alone: it gets its
 422 and every other request is committed, in submission order. Nothing costs more in the
 common case (no savepoint per request). A failure that is nobody's data (the database is down)
-fails the batch's requests alike.
+fails the batch's requests alike, with one exception: a connection lost with its COMMIT on the
+way (a restart right after the WAL flush) leaves the outcome unknown to the client, so the
+batch asks PostgreSQL, on a new connection, what became of its transaction id (read in the
+write statement: no extra round trip) and answers 201s when it committed.
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ from catalog_service.errors import Invalid, NotFound, Unauthorized
 from catalog_service.interactions.service import RecordedInteraction, created_event
 from catalog_service.outbox import wakeup
 from catalog_service.outbox.service import record_events_on
-from shared.database import driver_connection
+from shared.database import driver_connection, driver_fetch
 from shared.enums import InteractionKind
+from shared.http_errors import is_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +102,13 @@ c AS (
 )
 SELECT input.ord, coalesce(users.is_active, false) AS active,
        users.token_version IS NOT DISTINCT FROM input.token_version AS current, accepted.id,
-       now() AS created_at
+       now() AS created_at, pg_current_xact_id()::text AS xid
 FROM input
 LEFT JOIN users ON users.id = input.user_id
 LEFT JOIN accepted ON accepted.ord = input.ord
 ORDER BY input.ord"""
+# A lost COMMIT's outcome: what PostgreSQL says of the transaction once it is reachable again.
+_XACT_STATUS = "SELECT pg_xact_status(CAST($1::text AS xid8)) AS status"
 _DEADLOCK = "40P01"
 _ATTEMPTS = 3
 _COUNTED = (InteractionKind.VIEW, InteractionKind.DOWNLOAD)
@@ -134,13 +140,16 @@ class IngestBatcher:
         max_batch: int = 256,
         linger_seconds: float = 0.005,
         max_in_flight: int = 3,
+        outcome_seconds: float = 15.0,
         on_committed: Callable[[set[int]], Awaitable[None]] | None = None,
     ) -> None:
         """`on_committed` hears the users of each committed batch before any of them is
         answered, so that what their writes make stale is gone when they ask again.
         `linger_seconds`: under a steady flow, how long a batch waits for more requests after
         the previous one (an idle batcher writes a request at once). `max_in_flight`: batches
-        written at once, each in its own transaction (and pooled connection)."""
+        written at once, each in its own transaction (and pooled connection).
+        `outcome_seconds`: how long a batch whose COMMIT was lost with its connection waits for
+        the database to say whether it committed (past that, its requests get 503s)."""
         self.engine = engine
         self._linger = linger_seconds
         self._on_committed = on_committed
@@ -155,6 +164,8 @@ class IngestBatcher:
         self.transactions = 0
         self.items = 0
         self.retries = 0
+        self.lost_commits_resolved = 0
+        self._outcome_seconds = outcome_seconds
 
     async def submit(
         self,
@@ -282,21 +293,32 @@ class IngestBatcher:
         # On the driver connection: through SQLAlchemy, the session and each statement's
         # execution context were ~150 µs of CPU apiece, for statements that need none of it;
         # `driver_connection` keeps its invalidation of lost connections (a 503 as elsewhere).
-        async with driver_connection(self.engine) as driver, driver.transaction():
-            if counted:
-                await driver.execute(_LOCK_EPREUVES, counted)
-            rows = await driver.fetch(_WRITE, *args)
-            results: list[RecordedInteraction | Exception] = [
-                _result(item, row) for item, row in zip(batch, rows, strict=True)
-            ]
-            written = [r for r in results if isinstance(r, RecordedInteraction)]
-            await record_events_on(
-                driver,
-                engine=self.engine,
-                payloads=[created_event(r) for r in written],
-                ordering_keys={r.user_id for r in written},
-                occurred_at=occurred_at,
-            )
+        committing = False
+        try:
+            async with driver_connection(self.engine) as driver, driver.transaction():
+                if counted:
+                    await driver.execute(_LOCK_EPREUVES, counted)
+                rows = await driver.fetch(_WRITE, *args)
+                results: list[RecordedInteraction | Exception] = [
+                    _result(item, row) for item, row in zip(batch, rows, strict=True)
+                ]
+                written = [r for r in results if isinstance(r, RecordedInteraction)]
+                await record_events_on(
+                    driver,
+                    engine=self.engine,
+                    payloads=[created_event(r) for r in written],
+                    ordering_keys={r.user_id for r in written},
+                    occurred_at=occurred_at,
+                )
+                committing = True  # what fails from here on is the COMMIT itself
+        except Exception as exc:
+            # The connection was lost with the COMMIT on its way: the transaction may have
+            # committed (a restart right after its WAL flush). Its writers must then get their
+            # 201s, not 503s that a retry would turn into duplicates.
+            if not (committing and is_unavailable(exc) and await self._committed(rows[0]["xid"])):
+                raise
+            self.lost_commits_resolved += 1
+            logger.warning("ingest batcher: a COMMIT lost with its connection had committed")
         if written:
             wakeup.committed(self.engine)
         self.transactions += 1
@@ -313,6 +335,25 @@ class IngestBatcher:
                 item.future.set_exception(result)
             else:
                 item.future.set_result(result)
+
+    async def _committed(self, xid: str) -> bool:
+        """Whether transaction `xid` committed, asked on a new connection once the database
+        answers again; False when it is still unreachable after `outcome_seconds`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._outcome_seconds
+        while True:
+            try:
+                rows = await driver_fetch(self.engine, _XACT_STATUS, (xid,))
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+            else:
+                status = rows[0]["status"]
+                if status != "in progress":  # its backend may not have finished it yet
+                    return bool(status == "committed")
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
 
 
 def _result(item: Pending, row: Any) -> RecordedInteraction | Exception:

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from catalog_service.epreuves.models import Epreuve
@@ -19,6 +20,7 @@ from catalog_service.interactions.service import RecordedInteraction as Recorded
 from catalog_service.outbox.models import OutboxEvent
 from shared.database import asyncpg_url
 from shared.enums import InteractionKind
+from shared.http_errors import is_unavailable
 from tests.catalog.fixtures_events import wait_until
 
 
@@ -258,3 +260,101 @@ async def test_other_users_batches_commit_while_one_waits_and_each_users_order_h
     assert batcher.transactions == 3
     events = [e for e in await _interaction_events(session) if e["user_id"] == alice.id]
     assert [e["epreuve_id"] for e in events] == [held.id, other.id]
+
+
+# asyncpg ends a transaction with the simple query "COMMIT;": a Query message.
+_COMMIT_MESSAGE = b"Q\x00\x00\x00\x0cCOMMIT;\x00"
+
+
+class _CommitCutter:
+    """A loopback TCP proxy to the test database that loses one connection at its first
+    COMMIT: `forward=True` delivers the COMMIT and drops the server's reply (the transaction
+    committed, its client cannot know), `forward=False` drops the COMMIT itself."""
+
+    def __init__(self, database_url: str, *, forward: bool) -> None:
+        url = make_url(asyncpg_url(database_url))
+        socket_dir = url.query.get("host") or url.host or ""
+        self._unix = isinstance(socket_dir, str) and socket_dir.startswith("/")
+        self._upstream = (
+            f"{socket_dir}/.s.PGSQL.{url.port or 5432}" if self._unix else (url.host, url.port)
+        )
+        self._url = url
+        self._forward = forward
+        self.cut = asyncio.Event()
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        query = {k: v for k, v in self._url.query.items() if k != "host"}
+        return self._url.set(host="127.0.0.1", port=port, query=query).render_as_string(
+            hide_password=False
+        )
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._unix:
+            up_reader, up_writer = await asyncio.open_unix_connection(self._upstream)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        replies = asyncio.create_task(self._pump(up_reader, writer))
+        try:
+            while data := await reader.read(65536):
+                if not self.cut.is_set() and _COMMIT_MESSAGE in data:
+                    self.cut.set()
+                    if self._forward:  # the server commits; its answer never comes back
+                        replies.cancel()
+                        up_writer.write(data)
+                        await up_writer.drain()
+                        while b"C\x00\x00\x00\x0bCOMMIT\x00" not in await up_reader.read(65536):
+                            pass
+                    break
+                up_writer.write(data)
+                await up_writer.drain()
+        finally:
+            replies.cancel()
+            writer.close()
+            up_writer.close()
+
+    @staticmethod
+    async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        finally:
+            sink.close()  # the server hung up: so does the proxy, as a direct socket would
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["commit-delivered", "commit-lost"])
+async def test_a_connection_lost_during_commit_is_answered_by_what_the_database_did(
+    app, database_url: str, make_user, make_epreuve, session, delivered: bool
+) -> None:
+    """A 201 when the COMMIT reached PostgreSQL (a 503 would make the client's retry a
+    duplicate), a 503 and nothing stored when it did not."""
+    epreuve = await make_epreuve()
+    user, _ = await make_user()
+    async with _CommitCutter(database_url, forward=delivered) as proxied:
+        engine = create_async_engine(proxied)
+        batcher = IngestBatcher(engine, outcome_seconds=60)
+        try:
+            result = await asyncio.gather(
+                _submit(batcher, user.id, epreuve.id), return_exceptions=True
+            )
+        finally:
+            await engine.dispose()
+
+    stored = (await session.scalars(select(Interaction.id))).all()
+    events = await _interaction_events(session)
+    if delivered:
+        assert isinstance(result[0], Recorded), result
+        assert stored == [result[0].id]
+        assert [e["id"] for e in events] == stored
+        assert batcher.lost_commits_resolved == 1
+    else:
+        assert is_unavailable(result[0]), result
+        assert (stored, events) == ([], [])
+        assert batcher.lost_commits_resolved == 0
