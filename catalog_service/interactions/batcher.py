@@ -18,25 +18,28 @@ at a time; 1,750-2,150/s, mean 1,940, three at once). A user's requests stay in 
 order: a request whose user has a batch in flight waits for it to commit, and holds back that
 user's later requests, so two batches in flight never share a user.
 
-The transaction: (1) the épreuve rows whose counters move, locked in id order (NO KEY UPDATE:
-the interactions' foreign-key checks take KEY SHARE locks, which a FOR UPDATE would conflict
-with, in no set order); (2) one statement that keeps the inputs whose user is active (and whose
-token is of the user's current version: auth.revocation) and whose épreuve is active, inserts
-their interactions (ids drawn in input order), bumps the counters, and returns per input whether
-it was accepted; (3) the accepted rows' typed events, through the outbox (which takes the users'
-order locks, in key order, before drawing the outbox ids). Every writer takes épreuve rows
-before order locks, so batches of several workers do not deadlock.
+The write is one statement, outside any transaction block (PostgreSQL commits it as it ends:
+one round trip a batch, where BEGIN, a lock, the write, the outbox insert and COMMIT took five).
+It (1) locks the épreuve rows whose counters move, in id order (NO KEY UPDATE: the
+interactions' foreign-key checks take KEY SHARE locks, which a FOR UPDATE would conflict with,
+in no set order); (2) keeps the inputs whose user is active (and whose token is of the user's
+current version: auth.revocation) and whose épreuve is active, inserts their interactions (ids
+drawn in input order) and bumps the counters; (3) takes the users' order locks, in key order,
+and inserts the accepted rows' `interaction.created` events into the outbox (SQL composed by
+`outbox.service`; the payload as `created_event` encodes it, the database setting the id it
+draws); and returns per input whether it was accepted. Every writer takes épreuve
+rows before order locks, so batches of several workers do not deadlock.
 
 A rejected input gets its own 401 / 404. Poison isolation: what can be checked before the
 database is checked in `submit` (metadata that is not plain JSON never joins a batch); a batch
 that the database still refuses for one request's data (a data exception, a constraint) is
-split in halves, each in its own transaction, until the faulty request is alone: it gets its
-422 and every other request is committed, in submission order. Nothing costs more in the
-common case (no savepoint per request). A failure that is nobody's data (the database is down)
-fails the batch's requests alike, with one exception: a connection lost with its COMMIT on the
-way (a restart right after the WAL flush) leaves the outcome unknown to the client, so the
-batch asks PostgreSQL, on a new connection, what became of its transaction id (read in the
-write statement: no extra round trip) and answers 201s when it committed.
+split in halves, each in its own statement, until the faulty request is alone: it gets its 422
+and every other request is committed, in submission order. Nothing costs more in the common
+case (no savepoint per request). A failure that is nobody's data (the database is down) fails
+the batch's requests alike, with one exception: a connection lost once the statement was sent
+(a restart right after its WAL flush) leaves the outcome unknown to the client, so the batch
+asks PostgreSQL, on a new connection once the backend that ran it has ended, which of its
+events (ids drawn here) are stored, and answers 201s for those.
 """
 
 from __future__ import annotations
@@ -56,24 +59,39 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from catalog_service.errors import Invalid, NotFound, Unauthorized
 from catalog_service.interactions.service import RecordedInteraction, created_event
 from catalog_service.outbox import wakeup
-from catalog_service.outbox.service import record_events_on
-from shared.database import driver_connection, driver_fetch
+from catalog_service.outbox.service import insert_rows, lock_keys, order_locks
+from shared.database import driver_connection
 from shared.enums import InteractionKind
+from shared.events import EventType
 from shared.http_errors import is_unavailable
 
 logger = logging.getLogger(__name__)
 
-_LOCK_EPREUVES = (
-    "SELECT count(*) FROM (SELECT id FROM catalog.epreuve WHERE id = ANY($1::bigint[])"
-    " ORDER BY id FOR NO KEY UPDATE) AS locked"
+# The payload as `created_event` encoded it, with the interaction id the statement draws.
+_OUTBOX = insert_rows(
+    source="accepted",
+    where=order_locks("$11", after="(SELECT n FROM locked) IS NOT NULL"),
+    event_id="accepted.event_id",
+    type_=f"'{EventType.INTERACTION_CREATED.value}'",
+    occurred_at="$12::timestamptz",
+    payload="jsonb_set(CAST(accepted.payload AS jsonb), '{id}', to_jsonb(accepted.id))",
 )
-# created_at is now(): the transaction's timestamp, as the column's default would give.
+# One statement, run outside any transaction block: PostgreSQL commits it as it ends, so a
+# batch costs one round trip (BEGIN, a lock, the write, the outbox insert and COMMIT were five:
+# two thirds of a batch's time on a quiet host went to the round trips and their parsing).
+# created_at is the batch's time, set before the statement (its events' occurred_at). The lock
+# order of every writer: épreuve rows (`locked`: `accepted`, the counters' update and the order
+# locks wait on it), then the users' order locks (before the outbox ids).
 _WRITE = """
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::smallint[],
-                         $6::int[], $7::uuid[])
+                         $6::int[], $7::uuid[], $8::uuid[], $9::text[])
         WITH ORDINALITY AS t (user_id, epreuve_id, kind, metadata, relevance, token_version,
-                              recommendation_id, ord)
+                              recommendation_id, event_id, payload, ord)
+),
+locked AS (
+    SELECT count(*) AS n FROM (SELECT id FROM catalog.epreuve WHERE id = ANY($10::bigint[])
+                               ORDER BY id FOR NO KEY UPDATE) AS rows
 ),
 users AS (SELECT id, is_active, token_version FROM catalog."user" WHERE id = ANY($1::bigint[])),
 ok_epreuve AS (SELECT id FROM catalog.epreuve WHERE id = ANY($2::bigint[]) AND is_active),
@@ -83,12 +101,13 @@ accepted AS MATERIALIZED (
           JOIN users ON users.id = input.user_id AND users.is_active
                     AND users.token_version = input.token_version
           JOIN ok_epreuve ON ok_epreuve.id = input.epreuve_id
+          WHERE (SELECT n FROM locked) IS NOT NULL
           ORDER BY input.ord) AS s
 ),
 i AS (
     INSERT INTO catalog.interaction (id, user_id, epreuve_id, kind, metadata, relevance,
                                      created_at, recommendation_id)
-    SELECT id, user_id, epreuve_id, kind, CAST(metadata AS jsonb), relevance, now(),
+    SELECT id, user_id, epreuve_id, kind, CAST(metadata AS jsonb), relevance, $12::timestamptz,
            recommendation_id
     FROM accepted
 ),
@@ -99,16 +118,23 @@ c AS (
                  count(*) FILTER (WHERE kind = 'DOWNLOAD') AS downloads
           FROM accepted WHERE kind IN ('VIEW', 'DOWNLOAD') GROUP BY epreuve_id) AS b
     WHERE e.id = b.epreuve_id
-)
+),
+o AS (<OUTBOX>)
 SELECT input.ord, coalesce(users.is_active, false) AS active,
        users.token_version IS NOT DISTINCT FROM input.token_version AS current, accepted.id,
-       now() AS created_at, pg_current_xact_id()::text AS xid
+       $12::timestamptz AS created_at
 FROM input
 LEFT JOIN users ON users.id = input.user_id
 LEFT JOIN accepted ON accepted.ord = input.ord
-ORDER BY input.ord"""
-# A lost COMMIT's outcome: what PostgreSQL says of the transaction once it is reachable again.
-_XACT_STATUS = "SELECT pg_xact_status(CAST($1::text AS xid8)) AS status"
+ORDER BY input.ord""".replace("<OUTBOX>", _OUTBOX)
+# A lost answer's outcome, once the database answers again: first whether the backend that ran
+# the statement still runs (it may commit yet), then, in a later statement (a later snapshot),
+# whether the batch's events are stored (pids are not reused within seconds).
+_BACKEND_RUNS = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+_STORED = """
+SELECT o.event_id, i.id, i.created_at
+FROM catalog.outbox_event AS o JOIN catalog.interaction AS i ON i.id = (o.payload->>'id')::bigint
+WHERE o.event_id = ANY($1::uuid[])"""
 _DEADLOCK = "40P01"
 _ATTEMPTS = 3
 _COUNTED = (InteractionKind.VIEW, InteractionKind.DOWNLOAD)
@@ -280,7 +306,7 @@ class IngestBatcher:
 
     async def _write(self, batch: list[Pending]) -> None:
         occurred_at = datetime.now(UTC)
-        counted = sorted({p.epreuve_id for p in batch if p.kind in _COUNTED})
+        event_ids = [uuid.uuid4() for _ in batch]
         args = (
             [p.user_id for p in batch],
             [p.epreuve_id for p in batch],
@@ -289,38 +315,44 @@ class IngestBatcher:
             [p.relevance for p in batch],
             [p.token_version for p in batch],
             [p.recommendation_id for p in batch],
+            event_ids,
+            [_payload_template(p, occurred_at) for p in batch],
+            sorted({p.epreuve_id for p in batch if p.kind in _COUNTED}),
+            lock_keys(p.user_id for p in batch),
+            occurred_at,
         )
         # On the driver connection: through SQLAlchemy, the session and each statement's
         # execution context were ~150 µs of CPU apiece, for statements that need none of it;
         # `driver_connection` keeps its invalidation of lost connections (a 503 as elsewhere).
-        committing = False
+        backend: int | None = None  # the pid of the backend that runs the statement
         try:
-            async with driver_connection(self.engine) as driver, driver.transaction():
-                if counted:
-                    await driver.execute(_LOCK_EPREUVES, counted)
+            async with driver_connection(self.engine) as driver:
+                backend = driver.get_server_pid()
                 rows = await driver.fetch(_WRITE, *args)
                 results: list[RecordedInteraction | Exception] = [
                     _result(item, row) for item, row in zip(batch, rows, strict=True)
                 ]
                 written = [r for r in results if isinstance(r, RecordedInteraction)]
-                await record_events_on(
-                    driver,
-                    engine=self.engine,
-                    payloads=[created_event(r) for r in written],
-                    ordering_keys={r.user_id for r in written},
-                    occurred_at=occurred_at,
-                )
-                committing = True  # what fails from here on is the COMMIT itself
+                if written:
+                    await wakeup.committed_on(driver, self.engine)
         except Exception as exc:
-            # The connection was lost with the COMMIT on its way: the transaction may have
-            # committed (a restart right after its WAL flush). Its writers must then get their
-            # 201s, not 503s that a retry would turn into duplicates.
-            if not (committing and is_unavailable(exc) and await self._committed(rows[0]["xid"])):
+            # The connection was lost with the statement sent: it may have committed (a
+            # restart right after its WAL flush). Its writers must then get their 201s, not
+            # 503s that a retry would turn into duplicates.
+            stored = {}
+            if backend is not None and is_unavailable(exc):
+                stored = await self._stored(backend, event_ids)
+            if not stored:
                 raise
             self.lost_commits_resolved += 1
-            logger.warning("ingest batcher: a COMMIT lost with its connection had committed")
-        if written:
-            wakeup.committed(self.engine)
+            logger.warning("ingest batcher: a batch whose answer was lost had committed")
+            # A request with nothing stored (refused, for a reason the lost answer held) gets
+            # the 503: its retry stores nothing twice.
+            results = [
+                _recorded(item, stored[e]) if e in stored else exc
+                for item, e in zip(batch, event_ids, strict=True)
+            ]
+            written = [r for r in results if isinstance(r, RecordedInteraction)]
         self.transactions += 1
         self.items += len(batch)
         if self._on_committed is not None and written:
@@ -336,23 +368,23 @@ class IngestBatcher:
             else:
                 item.future.set_result(result)
 
-    async def _committed(self, xid: str) -> bool:
-        """Whether transaction `xid` committed, asked on a new connection once the database
-        answers again; False when it is still unreachable after `outcome_seconds`."""
+    async def _stored(self, backend: int, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        """The interactions that the batch sent to `backend` (a pid) stored, by event id, asked on
+        a new connection once the database answers again and that backend has ended; none
+        when that is still unknown after `outcome_seconds`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._outcome_seconds
         while True:
             try:
-                rows = await driver_fetch(self.engine, _XACT_STATUS, (xid,))
+                async with driver_connection(self.engine) as driver:
+                    if not await driver.fetchval(_BACKEND_RUNS, backend):
+                        rows = await driver.fetch(_STORED, event_ids)
+                        return {row["event_id"]: row for row in rows}
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
-            else:
-                status = rows[0]["status"]
-                if status != "in progress":  # its backend may not have finished it yet
-                    return bool(status == "committed")
             if loop.time() >= deadline:
-                return False
+                return {}
             await asyncio.sleep(0.1)
 
 
@@ -363,6 +395,11 @@ def _result(item: Pending, row: Any) -> RecordedInteraction | Exception:
         return Unauthorized("Token revoked, sign in again", code="token_revoked")
     if row["id"] is None:
         return NotFound(f"Épreuve {item.epreuve_id} not found", code="epreuve_not_found")
+    return _recorded(item, row)
+
+
+def _recorded(item: Pending, row: Any) -> RecordedInteraction:
+    """The interaction of `item` as stored with `row`'s id and created_at."""
     return RecordedInteraction(
         id=row["id"],
         user_id=item.user_id,
@@ -373,6 +410,11 @@ def _result(item: Pending, row: Any) -> RecordedInteraction | Exception:
         created_at=row["created_at"],
         recommendation_id=item.recommendation_id,
     )
+
+
+def _payload_template(item: Pending, occurred_at: datetime) -> str:
+    """`created_event`'s JSON of the interaction, but for its id (the statement draws it)."""
+    return created_event(_recorded(item, {"id": 0, "created_at": occurred_at})).model_dump_json()
 
 
 def _metadata_json(metadata: dict[str, Any] | None) -> str | None:

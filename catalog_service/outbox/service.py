@@ -1,10 +1,10 @@
 """Writing events into the outbox, inside the caller's transaction (never a dual write).
 
-The only code that writes outbox rows: every domain change, one at a time or a batch at once,
-hands its typed `shared.events` payloads to `record_events` (or `record_event`; the group
-commit, in a transaction on the driver connection, `record_events_on`), which builds
+The owner of the outbox rows' SQL: every domain change, one at a time or a batch at once,
+hands its typed `shared.events` payloads to `record_events` (or `record_event`), which builds
 each event, takes the per-user ordering locks, inserts the rows and has the relays woken by the
-caller's COMMIT (see outbox.wakeup).
+caller's COMMIT (see outbox.wakeup). The group commit writes its interactions and their events
+in one statement: it composes its outbox insert from `insert_rows` and `order_locks` here.
 
 Ordering: a user's concurrent writers are serialised until commit by a transaction-level
 advisory lock per user, taken before the insert draws the rows' ids from the sequence, so that
@@ -19,29 +19,61 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog_service.outbox.models import OutboxEvent
-from catalog_service.outbox.wakeup import notify_unless_served, wake_on_commit
+from catalog_service.outbox.wakeup import wake_on_commit
 from shared.events import SCHEMA_VERSION, Payload, event_type
 
-_ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox order per user"
+ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox order per user"
+
+
+def order_locks(keys: str, *, after: str = "true") -> str:
+    """A scalar subquery taking the order locks of `keys` (an int4[] expression of
+    `lock_keys`) until commit, in the array's order. As the filter of an insert's rows it runs
+    once, before the first row, hence before any id is drawn. `after`: a condition evaluated
+    first (the locks that every writer takes before these)."""
+    # Only SQL fragments of our own modules are spliced in, never a request value.
+    return (
+        f"(SELECT count(pg_advisory_xact_lock({ORDER_LOCK_SPACE}, k))"  # noqa: S608
+        f" FROM unnest({keys}::int[]) AS k WHERE {after})"
+    )
+
+
+def insert_rows(
+    *, source: str, where: str, event_id: str, type_: str, occurred_at: str, payload: str
+) -> str:
+    """The INSERT of one outbox row per row of `source` that passes `where` (the order locks),
+    ids drawn in `source`'s `ord` order; the other arguments are SQL expressions over it."""
+    return (
+        "INSERT INTO catalog.outbox_event (event_id, type, occurred_at, schema_version, payload)"  # noqa: S608
+        f" SELECT {event_id}, {type_}, {occurred_at}, {SCHEMA_VERSION}, {payload}"
+        f" FROM {source} WHERE {where} IS NOT NULL ORDER BY ord"
+    )
+
+
+def lock_keys(ordering_keys: Iterable[int]) -> list[int]:
+    """The order locks' second keys (int4) of `ordering_keys` (user ids), ascending, each once:
+    two writers take common keys in the same order, so they never deadlock on them."""
+    return sorted({k % 2**31 for k in ordering_keys})
+
 
 # One statement for one event or thousands: the inputs as arrays (one prepared statement for
-# any size), ids drawn in input order (ORDER BY ord). The locks are an uncorrelated subquery in
-# the filter, evaluated once before the first row reaches the insert, hence before any id.
-# Driver SQL: no SQLAlchemy compile step (measured ~0.3 ms a call under load).
+# any size). Driver SQL: no SQLAlchemy compile step (measured ~0.3 ms a call under load).
 # The event ids are random UUIDs drawn by PostgreSQL (no Python uuid4 and encoding per event).
-_INSERT = """
-INSERT INTO catalog.outbox_event (event_id, type, occurred_at, schema_version, payload)
-SELECT gen_random_uuid(), e.type, e.occurred_at, $4::int, CAST(e.payload AS jsonb)
-FROM unnest($1::text[], $2::timestamptz[], $3::text[])
-    WITH ORDINALITY AS e (type, occurred_at, payload, ord)
-WHERE (SELECT count(pg_advisory_xact_lock($5::int, k)) FROM unnest($6::int[]) AS k) IS NOT NULL
-ORDER BY e.ord
-RETURNING id"""
+_INSERT = (
+    insert_rows(
+        source="unnest($1::text[], $2::timestamptz[], $3::text[])"
+        " WITH ORDINALITY AS e (type, occurred_at, payload, ord)",
+        where=order_locks("$4"),
+        event_id="gen_random_uuid()",
+        type_="e.type",
+        occurred_at="e.occurred_at",
+        payload="CAST(e.payload AS jsonb)",
+    )
+    + " RETURNING id"
+)
 
 
 async def record_events(
@@ -66,25 +98,6 @@ async def record_events(
     return ids
 
 
-async def record_events_on(
-    driver: asyncpg.Connection,
-    *,
-    engine: AsyncEngine,
-    payloads: Sequence[Payload],
-    ordering_keys: Iterable[int] = (),
-    occurred_at: datetime | Sequence[datetime] | None = None,
-) -> list[int]:
-    """`record_events` in a transaction the caller holds on `engine`'s driver connection (the
-    group commit's, `shared.database.driver_connection`): the same rows, locks and order. After
-    its COMMIT, the caller wakes the relays with `outbox.wakeup.committed(engine)`."""
-    if not payloads:
-        return []
-    args = _insert_args(payloads, ordering_keys, occurred_at)
-    ids = sorted(row[0] for row in await driver.fetch(_INSERT, *args))
-    await notify_unless_served(driver, engine)
-    return ids
-
-
 def _insert_args(
     payloads: Sequence[Payload],
     ordering_keys: Iterable[int],
@@ -96,15 +109,12 @@ def _insert_args(
         occurred = list(occurred_at)
         if len(occurred) != len(payloads):
             raise ValueError("occurred_at needs one time per payload")
-    keys = sorted({k % 2**31 for k in ordering_keys})  # int4, the lock's second key
     return (
         [event_type(p).value for p in payloads],
         occurred,
         # JSON mode, as Event.of dumps it; straight to JSON text (pydantic-core, ~3 µs).
         [p.model_dump_json() for p in payloads],
-        SCHEMA_VERSION,
-        _ORDER_LOCK_SPACE,
-        keys,
+        lock_keys(ordering_keys),
     )
 
 

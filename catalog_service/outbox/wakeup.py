@@ -48,17 +48,15 @@ async def wake_on_commit(session: AsyncSession) -> None:
         await conn.exec_driver_sql(NOTIFY)
 
 
-async def notify_unless_served(driver: asyncpg.Connection, engine: AsyncEngine) -> None:
-    """`wake_on_commit` for a transaction held on `engine`'s driver connection
-    (`shared.database.driver_connection`): NOTIFY inside it when no relay of this process
-    serves `engine`; otherwise the writer calls `committed` after its COMMIT."""
-    if not _relays.get(engine.sync_engine):
+async def committed_on(driver: asyncpg.Connection, engine: AsyncEngine) -> None:
+    """A statement on `engine`'s driver connection (`shared.database.driver_connection`)
+    committed outbox rows, as the group commit's does: wakes this process's relays of `engine`
+    or, when none serves it here, NOTIFYs the other processes' relays."""
+    hooks = _relays.get(engine.sync_engine)
+    if hooks:
+        _wake(hooks)
+    else:
         await driver.execute(NOTIFY)
-
-
-def committed(engine: AsyncEngine) -> None:
-    """A driver-level transaction on `engine` committed outbox rows: wake its relays here."""
-    _wake(_relays.get(engine.sync_engine, set()))
 
 
 def _wake(hooks: set[Hook]) -> None:

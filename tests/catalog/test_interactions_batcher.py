@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
@@ -17,9 +18,11 @@ from catalog_service.errors import Invalid
 from catalog_service.interactions.batcher import IngestBatcher
 from catalog_service.interactions.models import Interaction
 from catalog_service.interactions.service import RecordedInteraction as Recorded
+from catalog_service.interactions.service import created_event
 from catalog_service.outbox.models import OutboxEvent
 from shared.database import asyncpg_url
 from shared.enums import InteractionKind
+from shared.events import InteractionCreated
 from shared.http_errors import is_unavailable
 from tests.catalog.fixtures_events import wait_until
 
@@ -100,6 +103,50 @@ async def test_sixteen_valid_requests_commit_beside_four_the_database_refuses(
     assert await _views(session, epreuve.id) == 16
     for user, _ in users:  # each user's events in submission order
         assert [sent_as[e["id"]] for e in events if e["user_id"] == user.id] == [0, 1, 3, 4]
+
+
+async def test_each_event_of_a_batch_is_the_payload_of_its_row_as_stored(
+    app, make_user, make_epreuve, session
+) -> None:
+    """The statement sets the event's id and created_at (drawn by the database) over the
+    payload `created_event` encoded: the consumer reads the same event either way."""
+    epreuve = await make_epreuve()
+    users = [(await make_user())[0] for _ in range(3)]
+    batcher = IngestBatcher(app.state.engine)
+    kinds = ["VIEW", "CLICK", "DOWNLOAD", "RATE"]
+    answers = await asyncio.gather(
+        *(
+            batcher.submit(
+                user_id=user.id,
+                token_version=0,
+                epreuve_id=epreuve.id,
+                kind=InteractionKind(kind),
+                metadata={"n": n},
+                relevance=4 if kind == "RATE" else None,
+            )
+            for n, (user, kind) in enumerate((u, k) for u in users for k in kinds)
+        )
+    )
+
+    assert batcher.transactions == 1
+    rows = (await session.scalars(select(Interaction).order_by(Interaction.id))).all()
+    stored = [
+        created_event(
+            Recorded(
+                id=r.id,
+                user_id=r.user_id,
+                epreuve_id=r.epreuve_id,
+                kind=r.kind,
+                meta=r.meta,
+                relevance=r.relevance,
+                created_at=r.created_at,
+            )
+        )
+        for r in rows
+    ]
+    events = [InteractionCreated.model_validate(e) for e in await _interaction_events(session)]
+    assert events == stored
+    assert [created_event(a) for a in answers] == stored  # the 201s say the same
 
 
 async def test_a_nul_in_metadata_that_escaped_validation_fails_alone(
@@ -262,14 +309,40 @@ async def test_other_users_batches_commit_while_one_waits_and_each_users_order_h
     assert [e["epreuve_id"] for e in events] == [held.id, other.id]
 
 
-# asyncpg ends a transaction with the simple query "COMMIT;": a Query message.
-_COMMIT_MESSAGE = b"Q\x00\x00\x00\x0cCOMMIT;\x00"
+# In the text of the group commit's statement, as asyncpg prepares it (a Parse message, with
+# its name); asyncpg then runs it with a Bind message that names it (then Execute and Sync).
+_WRITE_MARK = b"FOR NO KEY UPDATE"
+_READY = b"Z\x00\x00\x00\x05I"  # ReadyForQuery, outside any transaction block
 
 
-class _CommitCutter:
-    """A loopback TCP proxy to the test database that loses one connection at its first
-    COMMIT: `forward=True` delivers the COMMIT and drops the server's reply (the transaction
-    committed, its client cannot know), `forward=False` drops the COMMIT itself."""
+def _messages(data: bytes) -> Iterator[tuple[bytes, list[bytes]]]:
+    """The frontend messages in `data`: each one's type and NUL-separated fields."""
+    at = 0
+    while at + 5 <= len(data):
+        length = int.from_bytes(data[at + 1 : at + 5], "big")
+        yield data[at : at + 1], data[at + 5 : at + 1 + length].split(b"\x00")
+        at += 1 + length
+
+
+def _prepared(data: bytes, mark: bytes) -> bytes | None:
+    """The name of the statement that a Parse message of `data` prepares with `mark` in it."""
+    for kind, fields in _messages(data):
+        if kind == b"P" and len(fields) > 1 and mark in fields[1]:
+            return fields[0]  # Parse: name, text, ...
+    return None
+
+
+def _binds(data: bytes, statement: bytes) -> bool:
+    """Whether `data` runs prepared `statement`: a Bind message naming it (portal, statement)."""
+    return any(k == b"B" and f[1:2] == [statement] for k, f in _messages(data))
+
+
+class _WriteCutter:
+    """A loopback TCP proxy to the test database that loses one connection as it runs the
+    group commit's statement. `forward=True` delivers the statement once the client, on a new
+    connection, has seen its backend still running (idle, the statement not yet delivered) and
+    asked again, and drops the server's answer: the statement committed, its client cannot
+    know. `forward=False` drops the statement itself."""
 
     def __init__(self, database_url: str, *, forward: bool) -> None:
         url = make_url(asyncpg_url(database_url))
@@ -281,6 +354,10 @@ class _CommitCutter:
         self._url = url
         self._forward = forward
         self.cut = asyncio.Event()
+        # The client asked twice, on new connections, whether the backend still runs: it saw
+        # the backend running and waited.
+        self._polls = 0
+        self._waited = asyncio.Event()
         self._server: asyncio.Server | None = None
 
     async def __aenter__(self) -> str:
@@ -301,17 +378,29 @@ class _CommitCutter:
         else:
             up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         replies = asyncio.create_task(self._pump(up_reader, writer))
+        write = poll = None  # the prepared names of the write and of the outcome's poll
         try:
             while data := await reader.read(65536):
-                if not self.cut.is_set() and _COMMIT_MESSAGE in data:
+                write = write or _prepared(data, _WRITE_MARK)
+                if write and not self.cut.is_set() and _binds(data, write):
                     self.cut.set()
-                    if self._forward:  # the server commits; its answer never comes back
-                        replies.cancel()
+                    # The client loses its connection now, before the server's answer.
+                    replies.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await replies
+                    if self._forward:  # the server runs and commits it; the answer is dropped
+                        await asyncio.wait_for(self._waited.wait(), 60)
                         up_writer.write(data)
                         await up_writer.drain()
-                        while b"C\x00\x00\x00\x0bCOMMIT\x00" not in await up_reader.read(65536):
-                            pass
+                        answer = b""
+                        while _READY not in answer and (chunk := await up_reader.read(65536)):
+                            answer += chunk
                     break
+                poll = poll or _prepared(data, b"pg_stat_activity")
+                if self.cut.is_set() and poll and _binds(data, poll):
+                    self._polls += 1
+                    if self._polls == 2:
+                        self._waited.set()
                 up_writer.write(data)
                 await up_writer.drain()
         finally:
@@ -329,15 +418,15 @@ class _CommitCutter:
             sink.close()  # the server hung up: so does the proxy, as a direct socket would
 
 
-@pytest.mark.parametrize("delivered", [True, False], ids=["commit-delivered", "commit-lost"])
-async def test_a_connection_lost_during_commit_is_answered_by_what_the_database_did(
+@pytest.mark.parametrize("delivered", [True, False], ids=["write-delivered", "write-lost"])
+async def test_a_connection_lost_during_the_write_is_answered_by_what_the_database_did(
     app, database_url: str, make_user, make_epreuve, session, delivered: bool
 ) -> None:
-    """A 201 when the COMMIT reached PostgreSQL (a 503 would make the client's retry a
-    duplicate), a 503 and nothing stored when it did not."""
+    """A 201 when the statement reached PostgreSQL and committed (a 503 would make the
+    client's retry a duplicate), a 503 and nothing stored when it did not."""
     epreuve = await make_epreuve()
     user, _ = await make_user()
-    async with _CommitCutter(database_url, forward=delivered) as proxied:
+    async with _WriteCutter(database_url, forward=delivered) as proxied:
         engine = create_async_engine(proxied)
         batcher = IngestBatcher(engine, outcome_seconds=60)
         try:
