@@ -20,6 +20,7 @@ from catalog_service.epreuves.router import router as epreuves_router
 from catalog_service.errors import install_error_handlers
 from catalog_service.evaluations.router import router as evaluations_router
 from catalog_service.export.router import router as export_router
+from catalog_service.interactions.router import early_routes
 from catalog_service.interactions.router import router as interactions_router
 from catalog_service.lifespan import lifespan
 from catalog_service.recommendations.memory_hits import remembered
@@ -28,6 +29,7 @@ from catalog_service.stats.router import router as stats_router
 from catalog_service.upload_limit import BodySizeLimitMiddleware
 from catalog_service.users.router import router as users_router
 from shared import api_docs
+from shared.fast_path import EarlyAnswers
 from shared.memory_hits import MemoryHits
 
 
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions_router)
     app.include_router(recommendations_router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(EarlyAnswers, routes=early_routes)  # inside the metrics
     health.install(app)
     # Outside the metrics (its hits count in catalog_recommendations_cache_total), inside CORS.
     app.add_middleware(MemoryHits, lookup=remembered)

@@ -16,6 +16,7 @@ errors inside the stack instead, and swallows them once the answer is sent.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -293,6 +295,21 @@ class CatchAllMiddleware:
                 logger.warning("error after the response on %s: %r", scope.get("path"), exc)
             else:
                 raise  # half a body sent: only closing the connection tells the client
+
+
+async def error_answer(request: Request, exc: Exception) -> Response:
+    """What the app answers to `exc` raised while handling `request` outside its exception
+    middleware (`shared.fast_path.EarlyAnswers`): the app's handler for the nearest class of
+    `exc` (those `install_error_handlers` adds), else what CatchAllMiddleware answers."""
+    handlers = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        handler = handlers.get(cls)
+        if handler is not None:
+            response = handler(request, exc)
+            response = await response if inspect.isawaitable(response) else response
+            assert isinstance(response, Response)
+            return response
+    return unexpected_error_response(request.scope, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

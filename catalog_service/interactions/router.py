@@ -1,9 +1,9 @@
 """POST /v1/interactions: the caller records what they did with an épreuve.
 
 The hot path of the catalog: a request with a bearer token and a valid JSON body is answered by
-`fast_create` (`shared.fast_path`), with the same model, token check, batcher and errors as the
-route; anything else (no token, another content type, a body that does not validate) by the
-route, through FastAPI's dependencies and validation.
+`fast_create` before routing (`shared.fast_path.EarlyAnswers`), with the same model, token
+check, batcher and errors as the route; anything else (no token, another content type, a body
+that does not validate) by the route, through FastAPI's dependencies and validation.
 """
 
 import json
@@ -21,7 +21,7 @@ from catalog_service.interactions.dependencies import (
     get_token_claims,
 )
 from catalog_service.interactions.schemas import InteractionCreate, InteractionRead
-from shared.fast_path import fast_path, plain_json
+from shared.fast_path import EarlyRoute, plain_json
 from shared.http_errors import error_responses
 from shared.responses import JSONBytes
 
@@ -75,5 +75,8 @@ router.add_api_route(
     methods=["POST"],
     status_code=status.HTTP_201_CREATED,
     name="create_interaction",
-    route_class_override=fast_path(fast_create),
 )
+# The common case, answered before routing (`shared.fast_path.EarlyAnswers`, in catalog.main).
+early_routes: dict[tuple[str, str], EarlyRoute] = {
+    ("POST", "/v1/interactions"): (router.routes[-1], fast_create)
+}

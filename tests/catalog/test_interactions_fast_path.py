@@ -1,7 +1,9 @@
-"""POST /v1/interactions' fast path (`interactions.router.fast_create`): it answers a request
-exactly as the route would, and leaves every request it is not sure about to the route."""
+"""POST /v1/interactions' fast path (`interactions.router.fast_create`, tried before routing):
+it answers a request exactly as the route would, and leaves every request it is not sure about
+to the route."""
 
 import json
+import re
 
 import httpx
 import pytest
@@ -108,3 +110,35 @@ async def test_declined_requests_get_the_routes_errors(
         headers={**headers, "Content-Type": "application/json"},
     )
     assert broken.status_code == 422 and broken.json()["code"] == "validation_error"
+
+
+async def _posts_counted(client: httpx.AsyncClient) -> dict[int, float]:
+    """catalog_http_requests_total of POST /v1/interactions, by status (the registry is the
+    process's: other tests count in it too)."""
+    text = (await client.get("/metrics")).text
+    series = r'catalog_http_requests_total\{method="POST",route="/v1/interactions",status="(\d+)"\}'
+    return {int(m[1]): float(m[2]) for m in re.finditer(series + r" ([0-9.e+]+)", text)}
+
+
+async def test_the_early_answer_counts_in_the_routes_metrics(
+    client: httpx.AsyncClient, make_user, make_epreuve
+) -> None:
+    """Answered before routing (`shared.fast_path.EarlyAnswers`), a 201 and a 404 are still
+    counted under the route's template."""
+    epreuve = await make_epreuve()
+    _, headers = await make_user()
+    before = await _posts_counted(client)
+    created = await client.post(
+        "/v1/interactions", json={"epreuve_id": epreuve.id, "kind": "VIEW"}, headers=headers
+    )
+    missing = await client.post(
+        "/v1/interactions", json={"epreuve_id": epreuve.id + 1000, "kind": "VIEW"}, headers=headers
+    )
+    assert (created.status_code, missing.status_code) == (201, 404)
+    assert missing.json()["code"] == "epreuve_not_found"
+    after = await _posts_counted(client)
+    assert {s: after[s] - before.get(s, 0.0) for s in after} == {
+        **{s: 0.0 for s in before},
+        201: 1.0,
+        404: 1.0,
+    }
