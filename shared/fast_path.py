@@ -114,8 +114,6 @@ class EarlyAnswers:
 async def _declared_body(scope: Scope, receive: Receive) -> bytes | None:
     """The request's body when its length is declared and at most `EARLY_MAX_BODY`, else None
     (nothing read)."""
-    if scope["type"] != "http":
-        return None
     length = dict(scope["headers"]).get(b"content-length")
     if length is None or not length.isdigit() or int(length) > EARLY_MAX_BODY:
         return None

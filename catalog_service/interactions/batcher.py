@@ -121,8 +121,7 @@ c AS (
 ),
 o AS (<OUTBOX>)
 SELECT input.ord, coalesce(users.is_active, false) AS active,
-       users.token_version IS NOT DISTINCT FROM input.token_version AS current, accepted.id,
-       $12::timestamptz AS created_at
+       users.token_version IS NOT DISTINCT FROM input.token_version AS current, accepted.id
 FROM input
 LEFT JOIN users ON users.id = input.user_id
 LEFT JOIN accepted ON accepted.ord = input.ord
@@ -132,9 +131,8 @@ ORDER BY input.ord""".replace("<OUTBOX>", _OUTBOX)
 # whether the batch's events are stored (pids are not reused within seconds).
 _BACKEND_RUNS = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
 _STORED = """
-SELECT o.event_id, i.id, i.created_at
-FROM catalog.outbox_event AS o JOIN catalog.interaction AS i ON i.id = (o.payload->>'id')::bigint
-WHERE o.event_id = ANY($1::uuid[])"""
+SELECT event_id, CAST(payload->>'id' AS bigint) AS id
+FROM catalog.outbox_event WHERE event_id = ANY($1::uuid[])"""
 _DEADLOCK = "40P01"
 _ATTEMPTS = 3
 _COUNTED = (InteractionKind.VIEW, InteractionKind.DOWNLOAD)
@@ -330,7 +328,7 @@ class IngestBatcher:
                 backend = driver.get_server_pid()
                 rows = await driver.fetch(_WRITE, *args)
                 results: list[RecordedInteraction | Exception] = [
-                    _result(item, row) for item, row in zip(batch, rows, strict=True)
+                    _result(item, row, occurred_at) for item, row in zip(batch, rows, strict=True)
                 ]
                 written = [r for r in results if isinstance(r, RecordedInteraction)]
                 if written:
@@ -349,7 +347,7 @@ class IngestBatcher:
             # A request with nothing stored (refused, for a reason the lost answer held) gets
             # the 503: its retry stores nothing twice.
             results = [
-                _recorded(item, stored[e]) if e in stored else exc
+                _recorded(item, stored[e], occurred_at) if e in stored else exc
                 for item, e in zip(batch, event_ids, strict=True)
             ]
             written = [r for r in results if isinstance(r, RecordedInteraction)]
@@ -368,10 +366,10 @@ class IngestBatcher:
             else:
                 item.future.set_result(result)
 
-    async def _stored(self, backend: int, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
-        """The interactions that the batch sent to `backend` (a pid) stored, by event id, asked on
-        a new connection once the database answers again and that backend has ended; none
-        when that is still unknown after `outcome_seconds`."""
+    async def _stored(self, backend: int, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """The ids of the interactions that the batch sent to `backend` (a pid) stored, by event
+        id, asked on a new connection once the database answers again and that backend has
+        ended; none when that is still unknown after `outcome_seconds`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._outcome_seconds
         while True:
@@ -379,7 +377,7 @@ class IngestBatcher:
                 async with driver_connection(self.engine) as driver:
                     if not await driver.fetchval(_BACKEND_RUNS, backend):
                         rows = await driver.fetch(_STORED, event_ids)
-                        return {row["event_id"]: row for row in rows}
+                        return {row["event_id"]: row["id"] for row in rows}
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
@@ -388,33 +386,33 @@ class IngestBatcher:
             await asyncio.sleep(0.1)
 
 
-def _result(item: Pending, row: Any) -> RecordedInteraction | Exception:
+def _result(item: Pending, row: Any, created_at: datetime) -> RecordedInteraction | Exception:
     if not row["active"]:
         return Unauthorized("User is unknown or deactivated", code="inactive_user")
     if not row["current"]:
         return Unauthorized("Token revoked, sign in again", code="token_revoked")
     if row["id"] is None:
         return NotFound(f"Épreuve {item.epreuve_id} not found", code="epreuve_not_found")
-    return _recorded(item, row)
+    return _recorded(item, row["id"], created_at)
 
 
-def _recorded(item: Pending, row: Any) -> RecordedInteraction:
-    """The interaction of `item` as stored with `row`'s id and created_at."""
+def _recorded(item: Pending, id_: int, created_at: datetime) -> RecordedInteraction:
+    """The interaction of `item` as stored, with its id and created_at."""
     return RecordedInteraction(
-        id=row["id"],
+        id=id_,
         user_id=item.user_id,
         epreuve_id=item.epreuve_id,
         kind=item.kind,
         meta=item.metadata,
         relevance=item.relevance,
-        created_at=row["created_at"],
+        created_at=created_at,
         recommendation_id=item.recommendation_id,
     )
 
 
 def _payload_template(item: Pending, occurred_at: datetime) -> str:
     """`created_event`'s JSON of the interaction, but for its id (the statement draws it)."""
-    return created_event(_recorded(item, {"id": 0, "created_at": occurred_at})).model_dump_json()
+    return created_event(_recorded(item, 0, occurred_at)).model_dump_json()
 
 
 def _metadata_json(metadata: dict[str, Any] | None) -> str | None:

@@ -26,7 +26,7 @@ from catalog_service.outbox.models import OutboxEvent
 from catalog_service.outbox.wakeup import wake_on_commit
 from shared.events import SCHEMA_VERSION, Payload, event_type
 
-ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox order per user"
+_ORDER_LOCK_SPACE = 0x0B0C  # first key of the two-key advisory lock: "outbox order per user"
 
 
 def order_locks(keys: str, *, after: str = "true") -> str:
@@ -36,7 +36,7 @@ def order_locks(keys: str, *, after: str = "true") -> str:
     first (the locks that every writer takes before these)."""
     # Only SQL fragments of our own modules are spliced in, never a request value.
     return (
-        f"(SELECT count(pg_advisory_xact_lock({ORDER_LOCK_SPACE}, k))"  # noqa: S608
+        f"(SELECT count(pg_advisory_xact_lock({_ORDER_LOCK_SPACE}, k))"  # noqa: S608
         f" FROM unnest({keys}::int[]) AS k WHERE {after})"
     )
 
